@@ -1,0 +1,43 @@
+"""mobilenet-tf: the TensorFlow/Keras reference implementation of MobileNetV1.
+
+Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile
+Vision Applications", arXiv:1704.04861, 2017.
+
+``mobilenet_tf.costs`` and ``mobilenet_tf.architecture`` are pure Python; the
+builder (and so TensorFlow/Keras) is imported on first use of ``MobileNetV1``
+or ``feature_extractor``, so ``python -m mobilenet_tf.costs`` stays light.
+"""
+
+from mobilenet_tf import architecture
+from mobilenet_tf.architecture import (CONV_MOBILENET_CONV_DEFS, MOBILENET_V1_CONV_DEFS,
+                                       SHALLOW_MOBILENET_CONV_DEFS, Conv, DepthSepConv,
+                                       endpoint_names)
+
+__version__ = "0.1.0"
+
+# name -> (module, attribute); attribute None means the module itself. Modules run with
+# `python -m` (costs, predict, ...) must be lazy here, or runpy warns about a double import.
+_LAZY = {
+    "costs": ("mobilenet_tf.costs", None),
+    "MobileNetV1": ("mobilenet_tf.model", "MobileNetV1"),
+    "feature_extractor": ("mobilenet_tf.model", "feature_extractor"),
+}
+
+__all__ = ["MobileNetV1", "feature_extractor", "costs", "architecture", "Conv", "DepthSepConv",
+           "MOBILENET_V1_CONV_DEFS", "CONV_MOBILENET_CONV_DEFS", "SHALLOW_MOBILENET_CONV_DEFS",
+           "endpoint_names", "__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mobilenet_tf' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
