@@ -21,9 +21,17 @@ _LAZY = {
     "costs": ("mobilenet_tf.costs", None),
     "MobileNetV1": ("mobilenet_tf.model", "MobileNetV1"),
     "feature_extractor": ("mobilenet_tf.model", "feature_extractor"),
+    "preprocess_input": ("mobilenet_tf.imagenet", "preprocess_input"),
+    "decode_predictions": ("mobilenet_tf.imagenet", "decode_predictions"),
+    "load_weights": ("mobilenet_tf.weights", "load_weights"),
+    "TrainConfig": ("mobilenet_tf.training", "TrainConfig"),
+    "train": ("mobilenet_tf.training", "train"),
+    "TFLiteClassifier": ("mobilenet_tf.tflite", "TFLiteClassifier"),
 }
 
-__all__ = ["MobileNetV1", "feature_extractor", "costs", "architecture", "Conv", "DepthSepConv",
+__all__ = ["MobileNetV1", "feature_extractor", "preprocess_input", "decode_predictions",
+           "load_weights", "TrainConfig", "train", "TFLiteClassifier", "costs", "architecture",
+           "Conv", "DepthSepConv",
            "MOBILENET_V1_CONV_DEFS", "CONV_MOBILENET_CONV_DEFS", "SHALLOW_MOBILENET_CONV_DEFS",
            "endpoint_names", "__version__"]
 

@@ -179,6 +179,9 @@ def plan(conv_defs=MOBILENET_V1_CONV_DEFS, alpha=1.0, depth_multiplier=1, min_de
     Follows TF-slim's ``mobilenet_v1_base``: once the product of strides
     reaches ``output_stride``, later layers use stride 1 and their depthwise
     (or full) convolutions are dilated by the stride they would have had.
+    TF-slim applies this to depthwise layers only and keeps a full ``Conv``
+    row's own stride; here full convolutions are treated the same way, which
+    only matters for custom tables (e.g. Conv MobileNet with ``output_stride``).
     Arguments are assumed validated (``mobilenet_tf.model`` and
     ``mobilenet_tf.costs`` validate them).
     """

@@ -26,11 +26,16 @@ DEFAULT_WEIGHT_DECAY = 4e-5    # used by training, not by this builder
 _ACTIVATION_LAYER_SUFFIX = {"relu6": "Relu6", "relu": "Relu"}
 
 
-def _check_weights(weights):
-    """Weights are validated here so a bad value fails before any layer is built."""
-    if weights is not None:
-        raise ValueError("`weights` must be None: loading pretrained weights is not available in "
-                         f"this version. Received: weights={weights!r}")
+def _check_weights(weights, checkpoint_weights, **model_settings):
+    """Weights are validated here so a bad value fails before any layer is built.
+
+    Returns None or the resolved ``mobilenet_tf.weights.WeightsSource`` (nothing
+    is downloaded or read yet beyond the file's format)."""
+    from mobilenet_tf import weights as weights_lib
+    if checkpoint_weights not in weights_lib.CHECKPOINT_WEIGHTS:
+        raise ValueError(f"`checkpoint_weights` must be one of {weights_lib.CHECKPOINT_WEIGHTS}. "
+                         f"Received: checkpoint_weights={checkpoint_weights!r}")
+    return weights_lib.check_weights(weights, **model_settings)
 
 
 def _explicit_padding(kernel, rate):
@@ -109,7 +114,8 @@ def MobileNetV1(input_shape=None,
                 conv_defs=None,
                 output_stride=None,
                 padding="same",
-                activation="relu6"):
+                activation="relu6",
+                checkpoint_weights="auto"):
     """Instantiates MobileNetV1 (Howard et al. 2017, arXiv:1704.04861).
 
     The keyword signature is a superset of ``keras.applications.MobileNet``,
@@ -131,7 +137,17 @@ def MobileNetV1(input_shape=None,
         depthwise layers output ``depth_multiplier`` channels per input channel.
       dropout: dropout rate before the classifier (slim's keep prob 0.999).
       include_top: add the classifier head.
-      weights: ``None`` (random initialization, TF-slim's truncated normal).
+      weights: ``None`` (random initialization, TF-slim's truncated normal);
+        ``"imagenet"`` (Google's Keras applications file for this α and input
+        size, downloaded into the Keras cache; published for α 0.25, 0.5,
+        0.75, 1.0 x size 128, 160, 192, 224, square; with ``include_top``
+        needs ``classes=1000``); or the path of a Keras 2 ``.h5`` file (with
+        or without top), a TF-slim checkpoint prefix (``model.ckpt``; a
+        1001-class head loads into ``classes=1000`` without its background
+        row), or this project's ``.keras`` / ``.weights.h5`` file. With
+        ``include_top=False`` everything but the head is loaded. See
+        ``mobilenet_tf.weights``; to load into a built model, or to skip a
+        head of another class count, use ``mobilenet_tf.weights.load_weights``.
       input_tensor: optional Keras tensor (output of ``keras.Input``) to use
         as the image input.
       pooling: with ``include_top=False``: ``None`` (4D feature map), ``"avg"``
@@ -150,6 +166,11 @@ def MobileNetV1(input_shape=None,
         ``"symmetric"`` (TF-slim's ``use_explicit_padding``).
       activation: ``"relu6"`` (the original implementation and its
         checkpoints) or ``"relu"`` (the paper's text).
+      checkpoint_weights: for a TF-slim checkpoint in ``weights``:
+        ``"average"`` (its ExponentialMovingAverage shadows, what TF-slim's
+        evaluation and the published accuracy use), ``"raw"`` (the trained
+        variables themselves) or ``"auto"`` (default: the averages when the
+        checkpoint has them). Loading a checkpoint prints which were used.
 
     Returns:
       A ``keras.Model``.
@@ -157,6 +178,11 @@ def MobileNetV1(input_shape=None,
     Raises:
       ValueError: for any invalid argument, before any layer is built; the
         message names the argument and ends with ``Received: name=value``.
+        An unusable ``weights`` (no published file for this α/size, a path
+        that does not exist or is not a weights file) is also refused before
+        building; a weights file that does not fit the model (a missing
+        variable, another shape) raises ``mobilenet_tf.weights.WeightsError``
+        (a ValueError) naming the variable and both shapes.
     """
     alpha = validation.check_alpha(alpha)
     depth_multiplier = validation.check_depth_multiplier(depth_multiplier)
@@ -196,7 +222,10 @@ def MobileNetV1(input_shape=None,
     if input_shape is None:
         input_shape = (224, 224, 3)
     input_shape = validation.check_input_shape(input_shape)
-    _check_weights(weights)
+    weights_source = _check_weights(weights, checkpoint_weights, alpha=alpha,
+                                    input_shape=input_shape, include_top=include_top,
+                                    classes=classes, depth_multiplier=depth_multiplier,
+                                    conv_defs=conv_defs)
 
     if input_tensor is None:
         img_input = keras.Input(shape=input_shape, name="input")
@@ -232,6 +261,12 @@ def MobileNetV1(input_shape=None,
         rows = input_shape[0] if input_shape[0] is not None else "any"
         name = f"mobilenet_v1_{alpha:g}_{rows}"
     model = keras.Model(inputs, x, name=name)
+    if weights_source is not None:
+        from mobilenet_tf import weights as weights_lib
+        report = weights_lib.load_weights(model, weights_source,
+                                          checkpoint_weights=checkpoint_weights, verbose=False)
+        if report.checkpoint_weights or report.unused:  # say which weights; report leftovers
+            print("\n".join(report.lines()))
     return model
 
 

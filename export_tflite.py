@@ -1,0 +1,291 @@
+"""Exports a MobileNetV1 to TFLite for Android (float32, float16, dynamic range or full int8).
+
+  python export_tflite.py --model=runs/m050/model.keras --quantization=int8 \\
+      --representative_dataset=folder:/data/my_photos --output=mobilenet.tflite
+  python export_tflite.py --weights=imagenet --alpha=0.75 --image_size=192 --quantization=int8 \\
+      --representative_dataset=folder:/data/my_photos --output=m.tflite
+
+Converts (``mobilenet_tf.export.convert``), then checks the ``.tflite`` file against the
+Keras model with the LiteRT interpreter on validation images and prints one table
+(``--noverify`` skips it); only then writes ``--output``, the labels beside it
+(``<output name>_labels.txt``, one class per line in output order) and, with
+``--saved_model_dir``, a TensorFlow SavedModel. Every file is written to a temporary
+name in its folder and renamed, so a failed or refused export leaves nothing behind.
+A bad flag is one line on stderr and exit status 2; a failed export one line and 1.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from mobilenet_tf import fileio
+from mobilenet_tf import train_options
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FLAGS = flags.FLAGS
+QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")   # = mobilenet_tf.export.QUANTIZATIONS
+IO_TYPES = ("uint8", "int8", "float32")
+
+# --- the model --------------------------------------------------------------------------------------
+flags.DEFINE_string("model", None, "A .keras model file, or a train.py --model_dir (its model.keras).")
+flags.DEFINE_string("weights", None,
+                    "Instead of --model: what MobileNetV1(weights=...) takes: 'imagenet', a Keras "
+                    ".h5 / .keras / .weights.h5 file or a TF-slim checkpoint prefix; with --alpha, "
+                    "--image_size and --classes.")
+flags.DEFINE_float("alpha", 1.0, "Width multiplier α of the --weights model.")
+flags.register_validator("alpha", lambda v: v > 0, message="must be > 0")
+flags.DEFINE_integer("image_size", 224, "Input height and width of the --weights model.",
+                     lower_bound=32)
+flags.DEFINE_integer("classes", None, "Classes of the --weights model's head (default: what the "
+                     "weights hold; 1001 for TF-slim checkpoints).", lower_bound=1)
+
+# --- the conversion ---------------------------------------------------------------------------------
+flags.DEFINE_enum("quantization", "none", QUANTIZATIONS,
+                  "none: float32; float16: float16 weights; dynamic_range: int8 weights, float "
+                  "activations; int8: full integer (int8 weights per channel and activations, "
+                  "calibrated on --representative_dataset).")
+flags.DEFINE_enum("input_type", None, IO_TYPES,
+                  "Input tensor type. Default: uint8 with --raw_rgb_input, else float32. int8 and "
+                  "uint8 without --raw_rgb_input (quantized [-1, 1] values) need --quantization=int8.")
+flags.DEFINE_enum("output_type", None, IO_TYPES,
+                  "Output tensor type (default float32 probabilities); int8/uint8 need "
+                  "--quantization=int8.")
+flags.DEFINE_boolean("raw_rgb_input", True,
+                     "The model takes raw uint8 RGB 0..255 and does the [-1, 1] scaling itself, so "
+                     "an app feeds camera bytes unchanged. --noraw_rgb_input: the app scales to "
+                     "[-1, 1] (x / 127.5 - 1) itself.")
+flags.DEFINE_string("representative_dataset", None,
+                    "Calibration images for int8, a dataset spec as train.py's --dataset: a tfds "
+                    "name, 'folder:PATH' or 'synthetic' (only with --allow_synthetic_calibration). "
+                    "Its training split calibrates, its validation split verifies.")
+flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory (default: tfds' own).")
+flags.DEFINE_integer("num_calibration_images", 300, "Images used to calibrate int8.", lower_bound=1)
+flags.DEFINE_boolean("allow_synthetic_calibration", False,
+                     "Allow --representative_dataset=synthetic (random noise: activation ranges "
+                     "unlike real photos, a poor int8 model). Prints a warning.")
+
+# --- verification -----------------------------------------------------------------------------------
+flags.DEFINE_boolean("verify", True, "Run the .tflite file and the Keras model on the same images "
+                     "and print the comparison table; --noverify skips it.")
+flags.DEFINE_string("verify_dataset", None,
+                    "Verification images (dataset spec; its validation split). Default: the "
+                    "validation split of --representative_dataset, else synthetic images.")
+flags.DEFINE_integer("num_verification_images", 200, "Images to verify on.", lower_bound=1)
+flags.DEFINE_float("min_top1_agreement", None,
+                   "Fail (write nothing) when the .tflite model's top-1 class equals the Keras "
+                   "model's on fewer than this fraction of the verification images. Default per "
+                   "mode: none 0.98, float16 0.96, dynamic_range 0.85, int8 0.8.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("latency_runs", 30, "invoke() calls timed per latency figure.", lower_bound=1)
+
+# --- output -----------------------------------------------------------------------------------------
+flags.DEFINE_string("output", None, "The .tflite file to write (its folder must exist).")
+flags.DEFINE_string("saved_model_dir", None,
+                    "Also write a TensorFlow SavedModel here for serving (signature serving_default, "
+                    "variable batch; replaced if it exists).")
+flags.mark_flag_as_required("output")
+
+
+def _spec_ok(value):
+    if value is None:
+        return True
+    try:
+        train_options.parse_dataset_spec(value)
+    except ValueError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True
+
+
+flags.register_validator("representative_dataset", _spec_ok)
+flags.register_validator("verify_dataset", _spec_ok)
+
+
+def _output_ok(value):
+    if value is None:
+        return True
+    if not value.endswith(".tflite"):
+        raise flags.ValidationError(f"must be a .tflite file name. Received: --output={value}")
+    directory = os.path.dirname(os.path.abspath(value))
+    if not os.path.isdir(directory):
+        raise flags.ValidationError(f"folder {directory} does not exist. Received: --output={value}")
+    if os.path.isdir(value):
+        raise flags.ValidationError(f"is a folder. Received: --output={value}")
+    return True
+
+
+flags.register_validator("output", _output_ok)
+
+
+def _saved_model_dir_ok(value):
+    if value is None:
+        return True
+    parent = os.path.dirname(os.path.abspath(value))
+    if not os.path.isdir(parent):
+        raise flags.ValidationError(f"folder {parent} does not exist. Received: "
+                                    f"--saved_model_dir={value}")
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise flags.ValidationError(f"is a file, not a folder. Received: --saved_model_dir={value}")
+    return True
+
+
+flags.register_validator("saved_model_dir", _saved_model_dir_ok)
+
+
+@flags.multi_flags_validator(["model", "weights"],
+                             message="give exactly one of --model (.keras file or train.py model "
+                                     "dir) and --weights (imagenet, .h5 file, TF-slim checkpoint)")
+def _one_model(values):
+    return (values["model"] is None) != (values["weights"] is None)
+
+
+@flags.multi_flags_validator(["quantization", "representative_dataset", "allow_synthetic_calibration"])
+def _calibration_ok(values):
+    spec = values["representative_dataset"]
+    if values["quantization"] == "int8" and spec is None:
+        raise flags.ValidationError(
+            "--quantization=int8 needs calibration images: --representative_dataset=folder:PATH "
+            "or a tfds name (a few hundred images like those the app sees)")
+    if spec == "synthetic" and not values["allow_synthetic_calibration"]:
+        raise flags.ValidationError(
+            "--representative_dataset=synthetic calibrates on random noise; pass "
+            "--allow_synthetic_calibration to do it anyway")
+    return True
+
+
+@flags.multi_flags_validator(["quantization", "input_type", "output_type", "raw_rgb_input"])
+def _io_types_ok(values):
+    from mobilenet_tf import export  # no TensorFlow import at module level there
+    try:
+        export.resolve_io_types(values["quantization"], values["input_type"], values["output_type"],
+                                values["raw_rgb_input"])
+    except ValueError as e:
+        raise flags.ValidationError(str(e).replace("raw_rgb_input", "--raw_rgb_input")
+                                    .replace("input_type=", "--input_type=")
+                                    .replace("output_type=", "--output_type=")) from None
+    return True
+
+
+def _parse_flags(argv):
+    """absl parsing, but a bad flag is one line and exit status 2 (absl: 2 lines, status 1)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        sys.stderr.write(f"export_tflite.py: error: {' '.join(str(e).split())}\n")
+        sys.exit(2)
+
+
+# --- files ------------------------------------------------------------------------------------------
+
+
+def labels_path(output):
+    """``m.tflite`` -> ``m_labels.txt`` (beside it)."""
+    return os.path.splitext(output)[0] + "_labels.txt"
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+def _build_model():
+    """(model, class names or None, description) from --model or --weights."""
+    from mobilenet_tf import export
+    if FLAGS.model is not None:
+        model, class_names = export.load_model(FLAGS.model)
+        return model, class_names, FLAGS.model
+    from mobilenet_tf import model as model_lib
+    from mobilenet_tf import weights as weights_lib
+    classes = FLAGS.classes
+    if classes is None:
+        classes = 1000 if FLAGS.weights == "imagenet" else (
+            weights_lib.source_classes(FLAGS.weights) or 1000)
+    model = model_lib.MobileNetV1(input_shape=(FLAGS.image_size, FLAGS.image_size, 3),
+                                  alpha=FLAGS.alpha, classes=classes, weights=FLAGS.weights)
+    return model, None, f"MobileNetV1 alpha={FLAGS.alpha:g} {FLAGS.image_size}x{FLAGS.image_size} " \
+                        f"weights={FLAGS.weights}"
+
+
+def _labels_for_model(loaded, num_classes):
+    """Labels of `loaded` images in the model's output indexing, or None if they don't match."""
+    if loaded is None or loaded.labels is None:
+        return None
+    if loaded.imagenet_labels:
+        return loaded.labels + 1 if num_classes == 1001 else (
+            loaded.labels if num_classes == 1000 else None)
+    return loaded.labels if loaded.num_classes == num_classes else None
+
+
+def _export():
+    from mobilenet_tf import export
+    model, class_names, description = _build_model()
+    size = export.model_image_size(model)
+    num_classes = int(model.output_shape[-1])
+    print(f"Exporting {description} ({size[0]}x{size[1]}, {num_classes} classes) as "
+          f"{FLAGS.quantization}")
+    calibration = verification = None
+    if FLAGS.quantization == "int8" and FLAGS.representative_dataset == "synthetic":
+        sys.stderr.write("WARNING: calibrating on synthetic random images "
+                         "(--allow_synthetic_calibration): activation ranges of noise, not of "
+                         "photos; expect a poor int8 model\n")
+    if FLAGS.quantization == "int8":
+        calibration = export.load_images(FLAGS.representative_dataset, size,
+                                         FLAGS.num_calibration_images, split="train",
+                                         data_dir=FLAGS.data_dir)
+        print(f"Calibrating on {len(calibration.images)} images ({calibration.description})")
+    content = export.convert(model, FLAGS.quantization,
+                             calibration.images if calibration is not None else None,
+                             input_type=FLAGS.input_type, output_type=FLAGS.output_type,
+                             raw_rgb_input=FLAGS.raw_rgb_input,
+                             num_calibration_images=FLAGS.num_calibration_images)
+    verify_spec = FLAGS.verify_dataset or FLAGS.representative_dataset
+    if FLAGS.verify:
+        if verify_spec is None:
+            sys.stderr.write("WARNING: no --verify_dataset or --representative_dataset: verifying "
+                             "on synthetic random images (probability differences only)\n")
+            verify_spec = "synthetic"
+        verification = export.load_images(verify_spec, size, FLAGS.num_verification_images,
+                                          split="validation", data_dir=FLAGS.data_dir)
+        result = export.verify(content, model, verification.images,
+                               _labels_for_model(verification, num_classes),
+                               quantization=FLAGS.quantization, latency_runs=FLAGS.latency_runs,
+                               description=verification.description)
+        print("\n".join(result.lines()))
+        minimum = FLAGS.min_top1_agreement
+        if minimum is None:
+            minimum = export.DEFAULT_MIN_TOP1_AGREEMENT[FLAGS.quantization]
+        export.check_agreement(result, minimum)
+    if class_names is None:
+        for loaded in (calibration, verification):
+            if (loaded is not None and loaded.class_names and not loaded.imagenet_labels
+                    and len(loaded.class_names) == num_classes):
+                class_names = loaded.class_names
+                break
+    labels = export.label_names(num_classes, class_names)
+    files = {FLAGS.output: content,
+             labels_path(FLAGS.output): ("\n".join(labels) + "\n").encode("utf-8")}
+    saved_model = None
+    if FLAGS.saved_model_dir:
+        saved_model = (export.serving_archive(model, raw_rgb_input=FLAGS.raw_rgb_input,
+                                              batch_size=None), FLAGS.saved_model_dir)
+    fileio.write_all(files, saved_model)
+    print(f"Wrote {FLAGS.output} ({len(content):,} bytes) and {labels_path(FLAGS.output)} "
+          f"({len(labels)} labels)" + (f"; SavedModel {FLAGS.saved_model_dir}" if saved_model else ""))
+    return 0
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.stderr.write(f"export_tflite.py: error: unexpected arguments {argv[1:]} "
+                         "(flags start with --)\n")
+        return 2
+    logging.set_verbosity(logging.WARNING)
+    try:
+        return _export()
+    except ValueError as e:   # ExportError, WeightsError, DatasetError, TFLiteError, ImageError
+        sys.stderr.write(f"export_tflite.py: error: {' '.join(str(e).split())}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=_parse_flags)

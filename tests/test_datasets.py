@@ -1,0 +1,239 @@
+"""Datasets: folder scanning (bad files reported and left out), tfds errors, synthetic data, pipelines."""
+
+import collections
+import os
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mobilenet_tf import datasets
+from mobilenet_tf.train_options import parse_dataset_spec
+
+
+def _png(path, rgb, size=(40, 40)):
+    image = np.zeros((*size, 3), np.uint8) + np.array(rgb, np.uint8)
+    tf.io.write_file(str(path), tf.io.encode_png(image))
+
+
+def _jpeg_bytes(size=(40, 40)):
+    image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    return tf.io.encode_jpeg(image).numpy()
+
+
+@pytest.fixture
+def bad_folder(tmp_path, shared_data):
+    """Two classes of PNGs plus the real GIF placeholder, a truncated JPEG and a text file."""
+    for cls, rgb in (("ants", (200, 0, 0)), ("bees", (0, 0, 200))):
+        (tmp_path / cls).mkdir()
+        for i in range(5):
+            _png(tmp_path / cls / f"{i}.png", rgb)
+    gif = shared_data / "hymenoptera" / "train" / "ants" / "imageNotFound.gif"
+    (tmp_path / "ants" / "imageNotFound.gif").write_bytes(gif.read_bytes())
+    data = _jpeg_bytes()
+    (tmp_path / "bees" / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "bees" / "notes.txt").write_text("not an image")
+    (tmp_path / "bees" / ".DS_Store").write_bytes(b"\0\0")
+    return tmp_path
+
+
+def test_gif_and_truncated_jpeg_are_reported_and_left_out(bad_folder):
+    lines = []
+    data = datasets.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2, log=lines.append)
+    skipped = dict(data.skipped)
+    assert sorted(os.path.basename(p) for p in skipped) == ["imageNotFound.gif", "notes.txt",
+                                                            "truncated.jpg"]
+    gif = str(bad_folder / "ants" / "imageNotFound.gif")
+    assert skipped[gif].startswith("GIF: pass --folder_formats=jpeg,png,bmp,gif")
+    assert "placeholders or animations" in skipped[gif]
+    assert skipped[str(bad_folder / "bees" / "truncated.jpg")].startswith("cannot be decoded")
+    assert skipped[str(bad_folder / "bees" / "notes.txt")] == "not an image file (extension '.txt')"
+    report = "\n".join(lines)
+    assert "left out 3 of 13 files" in report
+    assert f"{gif}: GIF" in report and "truncated.jpg: cannot be decoded" in report
+    assert data.num_train + data.num_validation == 10 and data.num_validation == 2
+    assert data.class_names == ["ants", "bees"]
+    # Every image the pipeline yields decodes (none of the bad files is in it).
+    batches = list(datasets.eval_input(data, batch_size=4, image_size=32,
+                                       source=data.train_source))
+    assert sum(int(b[0].shape[0]) for b in batches) == data.num_train
+
+
+def test_gif_is_read_when_asked(bad_folder):
+    data = datasets.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2,
+                                 formats=("jpeg", "png", "gif"), log=lambda *_: None)
+    assert [os.path.basename(p) for p, _ in data.skipped] == ["notes.txt", "truncated.jpg"]
+    assert data.num_train + data.num_validation == 11
+
+
+def test_hymenoptera_layout_counts_and_gif(shared_data):
+    lines = []
+    data = datasets.load_dataset(f"folder:{shared_data / 'hymenoptera'}", log=lines.append)
+    assert data.class_names == ["ants", "bees"]
+    assert (data.num_train, data.num_validation) == (124 + 121 - 1, 70 + 83)
+    assert [os.path.basename(p) for p, _ in data.skipped] == ["imageNotFound.gif"]
+    assert any("left out 1 of 398 files" in line for line in lines)
+
+
+def test_train_val_layout_and_class_mismatch(tmp_path):
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(3):
+                _png(tmp_path / split / cls / f"{i}.png", (i * 40, 0, 0))
+    data = datasets.load_dataset(f"folder:{tmp_path}", log=lambda *_: None)
+    assert (data.num_train, data.num_validation, data.num_classes) == (6, 6, 2)
+    (tmp_path / "val" / "c").mkdir()
+    with pytest.raises(datasets.DatasetError, match=r"val/ has classes that train/ lacks: \['c'\]"):
+        datasets.load_dataset(f"folder:{tmp_path}", log=lambda *_: None)
+
+
+def test_held_out_fraction_is_per_class_and_seeded(tmp_path):
+    for cls in ("a", "b", "c"):
+        (tmp_path / cls).mkdir()
+        for i in range(10):
+            _png(tmp_path / cls / f"{i}.png", (i, 0, 0), size=(8, 8))
+    scan = datasets.scan_folder(str(tmp_path))
+    train, val = datasets._hold_out(scan.train, 0.2, 3, seed=0)
+    assert len(val) == 6 and sorted(label for _, label in val) == [0, 0, 1, 1, 2, 2]
+    assert not set(train) & set(val)
+    assert datasets._hold_out(scan.train, 0.2, 3, seed=0) == (train, val)
+
+
+@pytest.mark.parametrize("make, pattern", [
+    (lambda p: p / "missing", r"folder dataset '.*missing' does not exist \(expected PATH/<class>/"),
+    (lambda p: p, r"folder dataset '.*' needs at least 2 class sub-folders, found 0"),
+])
+def test_missing_or_empty_folder_is_one_line_error(tmp_path, make, pattern):
+    t0 = time.perf_counter()
+    with pytest.raises(datasets.DatasetError, match=pattern) as info:
+        datasets.load_dataset(f"folder:{make(tmp_path)}", log=lambda *_: None)
+    assert "\n" not in str(info.value) and time.perf_counter() - t0 < 5
+
+
+def test_folder_without_images(tmp_path):
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+    (tmp_path / "a" / "x.txt").write_text("x")
+    with pytest.raises(datasets.DatasetError,
+                       match=r"has no usable training image \(1 files left out, first: .*x\.txt: "
+                             r"not an image file"):
+        datasets.load_dataset(f"folder:{tmp_path}", log=lambda *_: None)
+
+
+def test_unknown_tfds_dataset_is_one_line_error_within_seconds(tmp_path):
+    t0 = time.perf_counter()
+    with pytest.raises(datasets.DatasetError,
+                       match=r"dataset 'no_such_dataset' is not a tensorflow-datasets dataset"):
+        datasets.load_dataset("no_such_dataset", data_dir=str(tmp_path))
+    assert time.perf_counter() - t0 < 10
+
+
+def test_unprepared_imagenet_says_how_to_provide_it(tmp_path):
+    t0 = time.perf_counter()
+    with pytest.raises(datasets.DatasetError) as info:
+        datasets.load_dataset("imagenet2012", data_dir=str(tmp_path))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"tfds dataset 'imagenet2012' is not prepared in {tmp_path} and needs "
+                              "a manual download")
+    assert "tfds build imagenet2012 --data_dir=DIR" in message
+    assert time.perf_counter() - t0 < 10
+
+
+def test_no_download_means_one_line_error(tmp_path):
+    with pytest.raises(datasets.DatasetError,
+                       match=r"tfds dataset 'tf_flowers' is not prepared in .* downloads are off"):
+        datasets.load_dataset("tf_flowers", data_dir=str(tmp_path), download=False)
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("synthetic", ("synthetic", None)),
+    ("folder:/data/x", ("folder", "/data/x")),
+    ("tf_flowers", ("tfds", "tf_flowers")),
+    ("imagenet2012:5.1.0", ("tfds", "imagenet2012:5.1.0")),
+    ("stanford_dogs", ("tfds", "stanford_dogs")),
+])
+def test_parse_dataset_spec(spec, expected):
+    assert parse_dataset_spec(spec) == expected
+
+
+@pytest.mark.parametrize("spec, pattern", [
+    ("folder:", r"dataset 'folder:PATH' needs the path .* Received: dataset='folder:'"),
+    ("Bad Name", r"dataset must be a tfds name .* Received: dataset='Bad Name'"),
+    ("", r"Received: dataset=''"),
+])
+def test_parse_dataset_spec_errors(spec, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        parse_dataset_spec(spec)
+
+
+def test_synthetic_dataset_shapes_and_determinism():
+    data = datasets.load_dataset("synthetic", image_size=48, synthetic_examples=20,
+                                 synthetic_classes=7, validation_fraction=0.25)
+    assert (data.num_train, data.num_validation, data.num_classes) == (15, 5, 7)
+    a = [(x.numpy(), int(y)) for x, y in data.train_source]
+    b = [(x.numpy(), int(y)) for x, y in data.train_source]
+    assert a[0][0].shape == (48, 48, 3) and a[0][0].dtype == np.uint8
+    assert all(np.array_equal(x1, x2) and y1 == y2 for (x1, y1), (x2, y2) in zip(a, b))
+    assert all(0 <= y < 7 for _, y in a)
+
+
+def test_train_input_is_a_function_of_epoch_and_step():
+    """The batches of epoch e from step k equal those of a run that started at step 0 (exact resume)."""
+    data = datasets.load_dataset("synthetic", image_size=32, synthetic_examples=42,
+                                 synthetic_classes=1000, validation_fraction=0)
+    kwargs = dict(batch_size=4, image_size=32, seed=3)   # 10 steps per epoch, 2 examples unused
+
+    def labels(epoch, skip=0):
+        ds = datasets.train_input(data, epoch=epoch, skip_steps=skip, **kwargs)
+        return [np.argmax(y.numpy(), axis=-1).tolist() for _, y in ds]
+
+    epoch0, epoch1 = labels(0), labels(1)
+    assert len(epoch0) == len(epoch1) == 10
+    assert labels(0, skip=7) == epoch0[7:]
+    assert labels(1, skip=3) == epoch1[3:]
+    assert labels(1) == epoch1
+    # An epoch is 40 distinct examples of the 42; epochs differ in order.
+    flat0, flat1 = sum(epoch0, []), sum(epoch1, [])
+    all_labels = [int(y) for _, y in data.train_source]
+    assert len(flat0) == 40 and not collections.Counter(flat0) - collections.Counter(all_labels)
+    assert flat0 != flat1
+    x, y = next(iter(datasets.train_input(data, **kwargs)))
+    assert x.shape == (4, 32, 32, 3) and y.shape == (4, 1000) and x.dtype == tf.float32
+    with pytest.raises(ValueError, match=r"`skip_steps` must be in \[0, 10\)\. Received: skip_steps=10"):
+        datasets.train_input(data, skip_steps=10, **kwargs)
+
+
+def test_train_input_with_a_global_seed_of_0_is_reproducible():
+    """keras.utils.set_random_seed(0) sets the global seed 0, which breaks tensor shuffle seeds."""
+    data = datasets.load_dataset("synthetic", image_size=32, synthetic_examples=16,
+                                 synthetic_classes=100, validation_fraction=0)
+
+    def labels():
+        tf.random.set_seed(0)
+        return [y.numpy().argmax(-1).tolist() for _, y in datasets.train_input(
+            data, batch_size=4, image_size=32, epoch=2, skip_steps=1)]
+
+    a = labels()
+    assert a == labels() and len(a) == 3
+
+
+def test_eval_input_is_in_order_and_complete(bad_folder):
+    data = datasets.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2,
+                                 log=lambda *_: None)
+    batches = list(datasets.eval_input(data, batch_size=3, image_size=32))
+    assert sum(int(x.shape[0]) for x, _ in batches) == data.num_validation
+
+
+def test_no_network_for_a_download_is_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "_network_reachable", lambda timeout=3.0: False)
+    t0 = time.perf_counter()
+    with pytest.raises(datasets.DatasetError) as info:
+        datasets.load_dataset("tf_flowers", data_dir=str(tmp_path))
+    assert str(info.value) == (
+        f"tfds dataset 'tf_flowers' is not prepared in {tmp_path} and the network is not reachable "
+        "to download it: run `tfds build tf_flowers --data_dir=DIR` on a machine with network, copy "
+        "DIR here and pass --data_dir=DIR")
+    assert time.perf_counter() - t0 < 10

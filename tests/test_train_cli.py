@@ -1,0 +1,248 @@
+"""train.py end to end (subprocesses): flag errors, a synthetic run, tfds mock data, resume after SIGKILL."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT
+
+TRAIN = str(REPO_ROOT / "train.py")
+
+
+def _env():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _run(args, timeout=300, cwd=REPO_ROOT):
+    return subprocess.run([sys.executable, TRAIN, *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=_env())
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["--alpha=0"], r"flag --alpha=0\.0: must be > 0"),
+    (["--alpha=-0.5"], r"flag --alpha=-0\.5: must be > 0"),
+    (["--image_size=16"], r"flag --image_size=16: 16 is not integer >= 32"),
+    (["--batch_size=0"], r"flag --batch_size=0: 0 is not a positive integer"),
+    (["--optimizer=adam"], r"flag --optimizer=adam: value should be one of "
+                           r"<rmsprop\|momentum\|sgd\|adamw>"),
+    (["--mode=predict"], r"flag --mode=predict: value should be one of <train\|eval\|train_and_eval>"),
+    (["--dataset=folder:"], r"flag --dataset=folder:: dataset 'folder:PATH' needs the path"),
+    (["--dataset=Not A Name"], r"flag --dataset=Not A Name: dataset must be a tfds name .*"
+                               r"Received: dataset='Not A Name'"),
+    (["--folder_formats=jpeg,tiff"], r"flag --folder_formats=\['jpeg', 'tiff'\]: must be a "
+                                     r"comma-separated subset of jpeg,png,bmp,gif"),
+    (["--min_crop_area=0"], r"flag --min_crop_area=0\.0: must be in \(0, 1\]"),
+    (["--label_smoothing=1"], r"flag --label_smoothing=1\.0: must be in \[0, 1\)"),
+    (["--learning_rate=0"], r"flag --learning_rate=0\.0: must be > 0"),
+    (["--freeze_base"], r"--freeze_base needs --init_weights"),
+    (["--no_such_flag=1"], r"Unknown command line flag 'no_such_flag'"),
+    (["--flagfile=missing.flags"], r"Unable to open flagfile: .*'missing\.flags'"),
+    (["positional"], r"unexpected arguments \['positional'\]"),
+])
+def test_flag_errors_are_one_line_with_exit_status_2(args, pattern):
+    result = _run(args, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert re.fullmatch(r"train\.py: error: .*" + pattern + ".*", lines[0]), lines[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_every_flag_file_parses(repo_root):
+    """Each flags/ file names a paper table row (or says there is none) and parses without error."""
+    files = sorted((repo_root / "flags").glob("*.flags"))
+    expected = {f"mobilenet_v1_{a}_{s}.flags" for a in ("1.0", "0.75", "0.5", "0.25")
+                for s in (224, 192, 160, 128)}
+    expected |= {"conv_mobilenet_224.flags", "shallow_mobilenet_224.flags", "quickstart.flags",
+                 "smoke.flags"}
+    assert expected <= {f.name for f in files}
+    published = {"mobilenet_v1_1.0_224": "70.6", "mobilenet_v1_0.75_224": "68.4",
+                 "mobilenet_v1_0.5_224": "63.7", "mobilenet_v1_0.25_224": "50.6",
+                 "mobilenet_v1_1.0_192": "69.1", "mobilenet_v1_1.0_160": "67.2",
+                 "mobilenet_v1_1.0_128": "64.4", "conv_mobilenet_224": "71.7",
+                 "shallow_mobilenet_224": "65.3"}
+    for f in files:
+        text = f.read_text()
+        assert text.startswith("#"), f
+        header = text.split("\n--", 1)[0]
+        if f.stem in published:
+            assert re.search(r"Table [4-7]", header) and f"top-1 {published[f.stem]}%" in header, f
+        elif f.stem.startswith("mobilenet_v1_"):
+            assert "Paper: no row" in header and "top-1" in header, f
+        else:
+            assert "No paper row" in header, f
+    code = textwrap.dedent(f"""
+        import sys
+        sys.argv = ["train.py"]
+        sys.path.insert(0, {str(repo_root)!r})
+        import train
+        for path in {[str(f) for f in files]!r}:
+            train.FLAGS.unparse_flags()
+            train.FLAGS(["train.py", "--flagfile=" + path])
+            train.FLAGS.validate_all_flags()
+            print(path, train.FLAGS.alpha, train.FLAGS.image_size)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=_env(), timeout=60, cwd=repo_root)
+    assert result.returncode == 0, result.stderr
+    assert "mobilenet_v1_0.75_192.flags 0.75 192" in result.stdout
+    assert "conv_mobilenet_224.flags 1.0 224" in result.stdout
+
+
+def _events(directory):
+    import tensorflow as tf
+    tags = set()
+    for name in os.listdir(directory):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(directory, name)):
+            tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
+def test_smoke_run_writes_checkpoints_model_summary_and_tensorboard(tmp_path):
+    model_dir = tmp_path / "smoke"
+    result = _run(["--flagfile=flags/smoke.flags", f"--model_dir={model_dir}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "Weight decay 4e-05 (added to the loss as wd*sum(w^2)/2) on 15 variables: " \
+           "Conv2d_0/kernel, Conv2d_1_pointwise/kernel" in out
+    assert "Validation at step 10: top-1" in out
+    checkpoints = sorted(p.name for p in (model_dir / "checkpoints").glob("ckpt-*.index"))
+    assert checkpoints == ["ckpt-10.index", "ckpt-5.index", "ckpt-7.index"]
+    summary = json.loads((model_dir / "summary.json").read_text())
+    assert (summary["start_step"], summary["final_step"], summary["num_classes"]) == (0, 10, 10)
+    assert summary["images_per_second"] > 0 and 0 <= summary["final_top1"] <= 1
+    assert summary["config"]["dataset"] == "synthetic"
+    assert {"step/loss", "step/top1", "step/top5", "step/learning_rate",
+            "step/images_per_second", "epoch/loss", "epoch/images_per_second",
+            "epoch/learning_rate"} <= _events(model_dir / "tensorboard" / "train")
+    assert {"epoch/top1", "epoch/top5", "epoch/loss"} <= _events(model_dir / "tensorboard" /
+                                                                 "validation")
+    import keras
+    model = keras.models.load_model(model_dir / "model.keras")
+    probabilities = model.predict(np.zeros((2, 64, 64, 3), np.float32), verbose=0)
+    assert probabilities.shape == (2, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert not [p for p in os.listdir(model_dir) if p.startswith(".tmp")]
+
+    # --mode=eval reads the run's settings from model_dir.
+    result = _run(["--mode=eval", f"--model_dir={model_dir}", "--verbose=0"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"Evaluation of .*ckpt-10 \(step 10\) on 6 images: top-1 "
+                     r"(0|1)\.\d{4}, top-5", result.stdout), result.stdout
+    assert json.loads((model_dir / "eval.json").read_text())["top1"] == \
+        pytest.approx(summary["final_top1"])
+
+
+def test_tfds_mock_data_run(tmp_path):
+    """tf_flowers through train.py under tfds.testing.mock_data (no download, no real data)."""
+    data_dir, model_dir = tmp_path / "tfds", tmp_path / "run"
+    script = tmp_path / "mock_train.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, runpy, sys
+        import tensorflow_datasets as tfds
+        data_dir = {str(data_dir)!r}
+        # Mocked tfds needs the dataset's metadata (split sizes): write a 'train'-only split.
+        builder = tfds.builder("tf_flowers", data_dir=data_dir)
+        template = tfds.core.ShardedFileTemplate(
+            data_dir=builder.data_dir, template="{{DATASET}}-{{SPLIT}}.{{FILEFORMAT}}-{{SHARD_X_OF_Y}}",
+            dataset_name="tf_flowers", split="train", filetype_suffix="tfrecord")
+        builder.info.set_splits(tfds.core.SplitDict([tfds.core.SplitInfo(
+            name="train", shard_lengths=[40], num_bytes=0, filename_template=template)]))
+        os.makedirs(builder.data_dir, exist_ok=True)
+        builder.info.write_to_directory(builder.data_dir)
+        with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_FILES,
+                                    data_dir=data_dir):
+            sys.argv = [{TRAIN!r}] + sys.argv[1:]
+            runpy.run_path({TRAIN!r}, run_name="__main__")
+    """))
+    result = subprocess.run(
+        [sys.executable, str(script), "--dataset=tf_flowers", f"--data_dir={data_dir}",
+         "--alpha=0.25", "--image_size=32", "--batch_size=4", "--train_steps=4",
+         "--checkpoint_every_steps=2", f"--model_dir={model_dir}", "--verbose=0"],
+        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "tfds tf_flowers: 5 classes, train[:36] (36) for training, train[36:] (4) for " \
+           "validation" in result.stdout
+    summary = json.loads((model_dir / "summary.json").read_text())
+    assert summary["final_step"] == 4 and summary["num_classes"] == 5
+    assert (model_dir / "model.keras").is_file()
+    assert sorted(p.name for p in (model_dir / "checkpoints").glob("*.index")) == \
+        ["ckpt-2.index", "ckpt-4.index"]
+
+
+def _latest_step(checkpoint_dir):
+    state = checkpoint_dir / "checkpoint"
+    if not state.exists():
+        return None
+    match = re.search(r'^model_checkpoint_path: ".*ckpt-(\d+)"', state.read_text(), re.M)
+    return int(match.group(1)) if match else None
+
+
+def test_resume_after_sigkill_continues_at_the_saved_step_with_the_saved_state(tmp_path):
+    import tensorflow as tf
+    from mobilenet_tf import training
+    model_dir = tmp_path / "run"
+    args = ["--dataset=synthetic", "--synthetic_examples=400", "--synthetic_classes=5",
+            "--alpha=0.25", "--image_size=32", "--batch_size=4", "--train_steps=40",
+            "--checkpoint_every_steps=7", "--moving_average_decay=0.9", "--mode=train",
+            f"--model_dir={model_dir}", "--verbose=0"]
+    process = subprocess.Popen([sys.executable, TRAIN, *args], cwd=REPO_ROOT, env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None:
+            step = _latest_step(model_dir / "checkpoints")
+            if step is not None and step >= 14:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    assert process.returncode == -signal.SIGKILL
+    saved = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
+    saved_step = int(saved.rsplit("-", 1)[1])
+    assert 14 <= saved_step < 40 and saved_step % 7 == 0   # mid-epoch: 100 steps per epoch
+    assert not (model_dir / "model.keras").exists()
+
+    # What train.py restores (training.restore_run) equals the checkpoint, variable for variable:
+    # weights, batch norm statistics, RMSprop slots, EMA shadows and the step.
+    model, optimizer, path, _ = training.restore_run(str(model_dir), log=lambda *_: None)
+    assert path == saved and int(optimizer.iterations.numpy()) == saved_step
+    rewritten = tf.train.Checkpoint(model=model, optimizer=optimizer).write(str(tmp_path / "again"))
+
+    def variables(path):
+        return [n for n, _ in tf.train.list_variables(path)
+                if n.endswith("VARIABLE_VALUE") and not n.startswith("save_counter")]
+    names = variables(saved)
+    assert names == variables(rewritten)
+    a, b = tf.train.load_checkpoint(saved), tf.train.load_checkpoint(rewritten)
+    slots = 0
+    for name in names:
+        np.testing.assert_array_equal(a.get_tensor(name), b.get_tensor(name), err_msg=name)
+        slots += name.startswith("optimizer/")
+    averages = optimizer._model_variables_moving_average
+    assert slots >= 3 * len(model.trainable_variables)   # velocity, momentum and EMA per variable
+    assert any(not np.array_equal(avg.numpy(), v.numpy())
+               for avg, v in zip(averages, model.trainable_variables))
+
+    # The same command again continues from the saved step, not from 0.
+    result = _run(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Restored {saved}" in result.stdout
+    assert f"Resuming at step {saved_step} of 40." in result.stdout
+    summary = json.loads((model_dir / "summary.json").read_text())
+    assert (summary["start_step"], summary["final_step"]) == (saved_step, 40)

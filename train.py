@@ -1,0 +1,195 @@
+"""Trains or evaluates a MobileNetV1 (Howard et al. 2017) from flags.
+
+  python train.py --alpha=0.5                                   # the paper's recipe on imagenet2012
+  python train.py --flagfile=flags/mobilenet_v1_0.75_192.flags  # one paper configuration
+  python train.py --dataset=folder:/data/photos --alpha=0.25 --image_size=128 \\
+      --init_weights=imagenet --freeze_base --epochs=5
+  python train.py --mode=eval --model_dir=runs/m050             # top-1 / top-5 of the last checkpoint
+
+Re-running a command continues from the newest checkpoint in --model_dir.
+Flags are checked before TensorFlow is imported; a bad flag is one line on
+stderr naming the flag and its value, exit status 2. Everything else is in
+``mobilenet_tf.training`` (see its docstring for the recipe's details).
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from mobilenet_tf import train_options
+
+FLAGS = flags.FLAGS
+
+# --- data -----------------------------------------------------------------------------------------
+flags.DEFINE_string("dataset", "imagenet2012",
+                    "A tensorflow-datasets name (imagenet2012, tf_flowers, stanford_dogs, ...), "
+                    "'folder:PATH' (class sub-folders, or train/ and val/ of class sub-folders) or "
+                    "'synthetic'.")
+flags.register_validator("dataset", lambda v: _check(train_options.parse_dataset_spec, v))
+flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory (default: tfds' own).")
+flags.DEFINE_float("validation_fraction", 0.1,
+                   "Fraction of the training data held out when the dataset has no validation "
+                   "split (tfds: no 'validation' or 'test'; folder: no val/).",
+                   lower_bound=0.0)
+flags.register_validator("validation_fraction", lambda v: v < 1, message="must be in [0, 1)")
+flags.DEFINE_list("folder_formats", ",".join(train_options.DEFAULT_FOLDER_FORMATS),
+                  f"Image formats read from folder datasets, a subset of "
+                  f"{','.join(train_options.FOLDER_FORMATS)}. GIF is off by default: in photo "
+                  "folders GIFs are usually placeholders or animations.")
+flags.register_validator(
+    "folder_formats",
+    lambda v: bool(v) and all(f in train_options.FOLDER_FORMATS for f in v),
+    message=f"must be a comma-separated subset of {','.join(train_options.FOLDER_FORMATS)}")
+flags.DEFINE_integer("synthetic_examples", 1024, "Examples of --dataset=synthetic.", lower_bound=1)
+flags.DEFINE_integer("synthetic_classes", 1000, "Classes of --dataset=synthetic.", lower_bound=2)
+flags.DEFINE_integer("shuffle_buffer", 10000, "Shuffle buffer (examples).", lower_bound=1)
+flags.DEFINE_string("cache", None, "Cache decoded images: 'memory' or a file path prefix.")
+flags.DEFINE_boolean("download", True, "Let tensorflow-datasets download a missing dataset.")
+flags.DEFINE_float("min_crop_area", 0.05,
+                   "Smallest area fraction of Inception training crops (TF-slim 0.05; the paper "
+                   "limits small crops for small models, e.g. 0.25).", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.register_validator("min_crop_area", lambda v: v > 0, message="must be in (0, 1]")
+flags.DEFINE_boolean("color_distortion", True, "Brightness/saturation distortion in training.")
+
+# --- model ----------------------------------------------------------------------------------------
+flags.DEFINE_float("alpha", 1.0, "Width multiplier α (the paper: 1.0, 0.75, 0.5, 0.25).")
+flags.register_validator("alpha", lambda v: v > 0, message="must be > 0")
+flags.DEFINE_integer("image_size", 224, "Input resolution (the paper: 224, 192, 160, 128).",
+                     lower_bound=32)
+flags.DEFINE_enum("architecture", "mobilenet_v1", list(train_options.ARCHITECTURES),
+                  "Table 1 MobileNet, Table 4 Conv MobileNet (full convolutions) or Table 5 "
+                  "Shallow MobileNet.")
+flags.DEFINE_float("batch_norm_momentum", 0.9997,
+                   "Batch norm moving-average momentum (TF-slim's 0.9997 suits long ImageNet runs; "
+                   "short runs on small data want about 0.9).", lower_bound=0.0, upper_bound=1.0)
+flags.register_validator("batch_norm_momentum", lambda v: v > 0, message="must be in (0, 1]")
+flags.DEFINE_float("dropout", 1e-3, "Dropout rate before the classifier.", lower_bound=0.0)
+flags.register_validator("dropout", lambda v: v < 1, message="must be in [0, 1)")
+
+# --- optimisation ---------------------------------------------------------------------------------
+flags.DEFINE_enum("mode", "train_and_eval", list(train_options.MODES),
+                  "train; eval (top-1/top-5 of the newest checkpoint in --model_dir); "
+                  "train_and_eval (validation after each epoch and at the end).")
+flags.DEFINE_string("model_dir", None,
+                    "Checkpoints, TensorBoard logs, model.keras and summary.json. Default: "
+                    "runs/<dataset>_mobilenet_v1_<alpha>_<image_size>.")
+flags.DEFINE_integer("batch_size", 256, "Global batch size.", lower_bound=1)
+flags.DEFINE_integer("epochs", 100, "Training epochs.", lower_bound=1)
+flags.DEFINE_integer("train_steps", None, "Training steps (overrides --epochs).", lower_bound=1)
+flags.DEFINE_enum("optimizer", "rmsprop", list(train_options.OPTIMIZERS),
+                  "rmsprop (the paper), momentum, sgd or adamw.")
+flags.DEFINE_float("learning_rate", 0.016,
+                   "Learning rate for a batch of --learning_rate_batch_size images; the rate used "
+                   "is learning_rate * batch_size / learning_rate_batch_size.")
+flags.register_validator("learning_rate", lambda v: v > 0, message="must be > 0")
+flags.DEFINE_integer("learning_rate_batch_size", 256, "Batch size --learning_rate is given for.",
+                     lower_bound=1)
+flags.DEFINE_float("lr_decay_factor", 0.94, "Staircase decay factor.", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.register_validator("lr_decay_factor", lambda v: v > 0, message="must be in (0, 1]")
+flags.DEFINE_float("lr_decay_epochs", 2.0, "Epochs between learning-rate decays.")
+flags.register_validator("lr_decay_epochs", lambda v: v > 0, message="must be > 0")
+flags.DEFINE_float("warmup_epochs", 0.0, "Linear learning-rate warmup (epochs).", lower_bound=0.0)
+flags.DEFINE_float("rmsprop_decay", 0.9, "RMSprop decay (rho).", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("momentum", 0.9, "Momentum of rmsprop and momentum.", lower_bound=0.0)
+flags.register_validator("momentum", lambda v: v < 1, message="must be in [0, 1)")
+flags.DEFINE_float("epsilon", 1.0, "RMSprop epsilon (TF-slim and Inception v3: 1.0).")
+flags.register_validator("epsilon", lambda v: v > 0, message="must be > 0")
+flags.DEFINE_float("weight_decay", 4e-5, "L2 weight decay, TF-slim semantics wd*sum(w^2)/2.",
+                   lower_bound=0.0)
+flags.DEFINE_boolean("regularize_depthwise", False, "Also decay depthwise kernels.")
+flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing.", lower_bound=0.0)
+flags.register_validator("label_smoothing", lambda v: v < 1, message="must be in [0, 1)")
+flags.DEFINE_float("moving_average_decay", 0.0,
+                   "Exponential moving average of the weights (e.g. 0.9999); 0: off. Evaluation "
+                   "and model.keras use the averages.", lower_bound=0.0)
+flags.register_validator("moving_average_decay", lambda v: v < 1, message="must be in [0, 1)")
+flags.DEFINE_boolean("jit_compile", False, "XLA-compile the training step.")
+flags.DEFINE_integer("seed", 0, "Seed of the shuffling and the held-out split.")
+
+# --- fine-tuning ----------------------------------------------------------------------------------
+flags.DEFINE_string("init_weights", None,
+                    "'imagenet' or the path of a weights file / TF-slim checkpoint to fine-tune "
+                    "from (the head is left out when the class counts differ).")
+flags.DEFINE_boolean("freeze_base", False, "Train the classifier head only.")
+flags.DEFINE_boolean("train_batch_norm", False,
+                     "When fine-tuning without --freeze_base, train batch norm (re-estimate its "
+                     "statistics) instead of keeping it in inference mode.")
+flags.register_multi_flags_validator(
+    ["freeze_base", "init_weights"], lambda f: not f["freeze_base"] or bool(f["init_weights"]),
+    message="--freeze_base needs --init_weights (a frozen random base learns nothing)")
+
+# --- saving and watching --------------------------------------------------------------------------
+flags.DEFINE_integer("checkpoint_every_steps", 0,
+                     "Also checkpoint every N steps (0: only at each epoch end).", lower_bound=0)
+flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
+flags.DEFINE_integer("log_every_steps", 100, "TensorBoard step scalars every N steps (0: off).",
+                     lower_bound=0)
+flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 a line per epoch.",
+                     lower_bound=0, upper_bound=2)
+
+
+def _check(check, value):
+    """A validator that reports the library's own one-line message."""
+    try:
+        check(value)
+    except ValueError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True
+
+
+def _parse_flags(argv):
+    """absl parsing, but a bad flag is one line and exit status 2 (absl: 2 lines, status 1)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        message = " ".join(str(e).split())
+        sys.stderr.write(f"train.py: error: {message}\n")
+        sys.exit(2)
+
+
+def _config():
+    from mobilenet_tf import training
+    model_dir = FLAGS.model_dir or "runs/{}_mobilenet_v1_{:g}_{}".format(
+        FLAGS.dataset.replace("folder:", "folder_").replace("/", "_").strip("_"), FLAGS.alpha,
+        FLAGS.image_size)
+    names = [f.name for f in training.dataclasses.fields(training.TrainConfig)]
+    values = {name: FLAGS[name].value for name in names if name in FLAGS}
+    values["model_dir"] = model_dir
+    values["folder_formats"] = tuple(FLAGS.folder_formats)
+    config = training.TrainConfig(**values)
+    if FLAGS.mode == "eval":
+        # Only what was given explicitly overrides the run's saved settings.
+        for name in ("dataset", "data_dir", "batch_size", "validation_fraction", "cache"):
+            if not FLAGS[name].present:
+                setattr(config, name, None)
+        config.folder_formats = tuple(FLAGS.folder_formats) if FLAGS["folder_formats"].present \
+            else None
+    return config
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.stderr.write(f"train.py: error: unexpected arguments {argv[1:]} (flags start with --)\n")
+        return 2
+    logging.set_verbosity(logging.ERROR)   # tfds and TF chatter; errors still show
+    from mobilenet_tf import datasets
+    from mobilenet_tf import training
+    from mobilenet_tf import weights
+    try:
+        config = _config()
+        if config.mode == "eval":
+            training.evaluate(config)
+        else:
+            training.train(config)
+    except (datasets.DatasetError, training.TrainingError, weights.WeightsError, ValueError) as e:
+        sys.stderr.write(f"train.py: error: {' '.join(str(e).split())}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=_parse_flags)
