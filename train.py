@@ -5,19 +5,27 @@
   python train.py --dataset=folder:/data/photos --alpha=0.25 --image_size=128 \\
       --init_weights=imagenet --freeze_base --epochs=5
   python train.py --mode=eval --model_dir=runs/m050             # top-1 / top-5 of the last checkpoint
+  python train.py --flagfile=... --distribution_strategy=mirrored       # all local GPUs
+  TF_CONFIG='{"cluster": {"worker": ["h1:2222", "h2:2222"]}, "task": {"type": "worker", "index": 0}}' \\
+      python train.py --flagfile=... --distribution_strategy=multi_worker_mirrored
+  python train.py --flagfile=... --mixed_precision=bfloat16             # or float16 (loss scaling)
 
 Re-running a command continues from the newest checkpoint in --model_dir.
 Flags are checked before TensorFlow is imported; a bad flag is one line on
 stderr naming the flag and its value, exit status 2. Everything else is in
-``mobilenet_tf.training`` (see its docstring for the recipe's details).
+``mobilenet_tf.training`` (see its docstring for the recipe's details),
+``mobilenet_tf.distribute`` and ``mobilenet_tf.precision``.
 """
 
+import os
 import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from mobilenet_tf import distribute
+from mobilenet_tf import precision
 from mobilenet_tf import train_options
 
 FLAGS = flags.FLAGS
@@ -121,6 +129,34 @@ flags.DEFINE_boolean("train_batch_norm", False,
 flags.register_multi_flags_validator(
     ["freeze_base", "init_weights"], lambda f: not f["freeze_base"] or bool(f["init_weights"]),
     message="--freeze_base needs --init_weights (a frozen random base learns nothing)")
+
+# --- distribution and precision -------------------------------------------------------------------
+flags.DEFINE_enum("distribution_strategy", "default", list(distribute.STRATEGIES),
+                  "tf.distribute strategy: default (no distribution), one_device, mirrored (all "
+                  "local GPUs), multi_worker_mirrored (the machines of TF_CONFIG), tpu (--tpu). "
+                  "parameter_server is not offered: Keras 3's fit does not support it.")
+flags.DEFINE_string("tpu", None, "TPU name or gRPC address for --distribution_strategy=tpu "
+                                 "('local' on a TPU VM).")
+flags.DEFINE_enum("mixed_precision", "none", list(precision.MIXED_PRECISION),
+                  "Compute in bfloat16 or float16 (loss scaling) with float32 variables, batch "
+                  "norm statistics, softmax and loss; model.keras stays float32.")
+flags.DEFINE_boolean("sync_batch_norm", True,
+                     "With several replicas, batch norm uses the global batch's statistics (the "
+                     "same training as one device); --nosync_batch_norm: each replica's own.")
+
+
+def _check_distribution(values):
+    try:
+        distribute.check_options(values["distribution_strategy"], tpu=values["tpu"],
+                                 tf_config=os.environ.get("TF_CONFIG"),
+                                 mixed_precision=values["mixed_precision"])
+    except distribute.DistributionError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True
+
+
+flags.register_multi_flags_validator(["distribution_strategy", "tpu", "mixed_precision"],
+                                     _check_distribution)
 
 # --- saving and watching --------------------------------------------------------------------------
 flags.DEFINE_integer("checkpoint_every_steps", 0,

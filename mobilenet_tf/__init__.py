@@ -26,6 +26,7 @@ _LAZY = {
     "load_weights": ("mobilenet_tf.weights", "load_weights"),
     "TrainConfig": ("mobilenet_tf.training", "TrainConfig"),
     "train": ("mobilenet_tf.training", "train"),
+    "create_strategy": ("mobilenet_tf.distribute", "create_strategy"),
     "TFLiteClassifier": ("mobilenet_tf.tflite", "TFLiteClassifier"),
 }
 
@@ -33,7 +34,7 @@ __all__ = ["MobileNetV1", "feature_extractor", "preprocess_input", "decode_predi
            "load_weights", "TrainConfig", "train", "TFLiteClassifier", "costs", "architecture",
            "Conv", "DepthSepConv",
            "MOBILENET_V1_CONV_DEFS", "CONV_MOBILENET_CONV_DEFS", "SHALLOW_MOBILENET_CONV_DEFS",
-           "endpoint_names", "__version__"]
+           "endpoint_names", "create_strategy", "__version__"]
 
 
 def __getattr__(name):

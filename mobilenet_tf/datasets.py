@@ -417,7 +417,8 @@ def _epoch_source(dataset, epoch, cache):
 
 def train_input(dataset, *, batch_size, image_size, epoch=0, skip_steps=0, seed=0,
                 shuffle_buffer=10000, min_crop_area=preprocessing.DEFAULT_MIN_CROP_AREA,
-                color_distortion=True, cache=None):
+                color_distortion=True, cache=None, global_batch_size=None, num_shards=1,
+                shard_index=0):
     """The training batches ``(images, one_hot_labels)`` of one epoch, from step `skip_steps` on.
 
     Epoch e is the training examples shuffled with the seed ``(seed, e)`` (a
@@ -426,11 +427,27 @@ def train_input(dataset, *, batch_size, image_size, epoch=0, skip_steps=0, seed=
     batches of a step do not depend on where a run was restarted; the random
     crops and colour changes are drawn anew. ``cache``: None, "memory" or a
     file prefix, to keep decoded images (before the random preprocessing).
-    Returns exactly ``steps_per_epoch - skip_steps`` batches.
+    Returns exactly ``steps_per_epoch - skip_steps`` batches (when sharded:
+    the batches of that many steps for this worker's replicas).
+
+    Distributed training (``mobilenet_tf.distribute.distribute_input``): each
+    of ``num_shards`` input pipelines (one per worker) reads every
+    ``num_shards``-th example (from ``shard_index``) of that same order, in
+    batches of ``batch_size`` (per replica), while ``global_batch_size``
+    (default ``batch_size``) sets the epoch and the skipped steps. Together
+    the workers read each example once per epoch, and the global batch at a
+    step holds the examples it holds on one device; each worker decodes only
+    its own examples (without ``cache``).
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}")
-    spe = steps_per_epoch(dataset.num_train, batch_size)
+    global_batch = batch_size if global_batch_size is None else global_batch_size
+    if not (isinstance(num_shards, int) and num_shards >= 1 and 0 <= shard_index < num_shards
+            and isinstance(global_batch, int) and global_batch % (num_shards * batch_size) == 0):
+        raise ValueError(f"a global batch of {global_batch} cannot be read as {num_shards} shards "
+                         f"of batches of {batch_size}. Received: global_batch_size={global_batch}, "
+                         f"num_shards={num_shards}, shard_index={shard_index}")
+    spe = steps_per_epoch(dataset.num_train, global_batch)
     if not 0 <= skip_steps < spe:
         raise ValueError(f"`skip_steps` must be in [0, {spe}). Received: skip_steps={skip_steps!r}")
     source, encoded = _epoch_source(dataset, int(epoch), cache)
@@ -438,7 +455,9 @@ def train_input(dataset, *, batch_size, image_size, epoch=0, skip_steps=0, seed=
     # Python-int seeds only: a tensor seed breaks tf.data when the global seed is 0.
     ds = source.shuffle(buffer, seed=(int(seed) * 1_000_003 + int(epoch)) % (2 ** 31 - 1),
                         reshuffle_each_iteration=False)
-    ds = ds.repeat().take(spe * batch_size).skip(skip_steps * batch_size)
+    ds = ds.repeat().take(spe * global_batch).skip(skip_steps * global_batch)
+    if num_shards > 1:
+        ds = ds.shard(num_shards, shard_index)
     num_classes = dataset.num_classes
 
     def prep(image, label):

@@ -35,9 +35,20 @@ One :class:`TrainConfig` describes a run; :func:`train` runs it and
   ``keras.models.load_model``) and ``model_dir/summary.json``, both written
   atomically.
 
-Distribution (later): model, optimizer, metrics and checkpoint are created in
-``strategy.scope()``; ``batch_size`` is the global batch; only the chief
-(``is_chief``) writes into ``model_dir``.
+Distribution and precision (``mobilenet_tf.distribute``, ``mobilenet_tf.precision``):
+``distribution_strategy`` picks the ``tf.distribute`` strategy (created first
+thing in :func:`train`); model, optimizer, metrics and checkpoint are created
+in its scope; ``batch_size`` is the global batch (split over the replicas; a
+batch that does not divide is refused before any data is read) and the
+learning rate follows it by the linear rule above; with more than one replica
+batch normalization uses the global batch's statistics (``sync_batch_norm``,
+so the run equals a one-device run of the same global batch); each worker
+reads its own shard of the input; only the chief writes into ``model_dir``,
+the other workers save into temporary directories that are removed at the
+end; a resumed run restores every worker from the chief's checkpoint.
+``mixed_precision`` (``none`` | ``bfloat16`` | ``float16``) computes in low
+precision with float32 variables, batch-norm statistics, softmax and loss
+(loss scaling for float16); ``model.keras`` is always float32.
 
 This module reads no flags; ``train.py`` maps flags onto :class:`TrainConfig`.
 """
@@ -46,8 +57,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 import warnings
 
@@ -56,8 +65,10 @@ import numpy as np
 import tensorflow as tf
 
 from mobilenet_tf import datasets
+from mobilenet_tf import distribute
 from mobilenet_tf import fileio
 from mobilenet_tf import model as model_lib
+from mobilenet_tf import precision
 from mobilenet_tf import preprocessing
 from mobilenet_tf.train_options import ARCHITECTURES, MODES, OPTIMIZERS
 
@@ -135,6 +146,11 @@ class TrainConfig:
     log_every_steps: int = 100
     verbose: int = 1
     jit_compile: bool = False
+    # distribution and precision
+    distribution_strategy: str = "default"
+    tpu: str = None
+    mixed_precision: str = "none"
+    sync_batch_norm: bool = True
 
     def check(self):
         """Raises ValueError (one line naming the field and value) for a bad setting."""
@@ -175,6 +191,10 @@ class TrainConfig:
                 fail(name, ">= 0")
         if self.mode != "train" and self.validation_fraction == 0 and self.dataset == "synthetic":
             fail("validation_fraction", f"> 0 for mode={self.mode!r} on synthetic data")
+        precision.policy_name(self.mixed_precision)
+        distribute.check_options(self.distribution_strategy, tpu=self.tpu,
+                                 tf_config=os.environ.get("TF_CONFIG"),
+                                 mixed_precision=self.mixed_precision)
         if self.freeze_base and not self.init_weights:
             raise ValueError("`freeze_base` needs `init_weights` (a frozen random base learns "
                              "nothing). Received: freeze_base=True, init_weights=None")
@@ -343,7 +363,7 @@ def make_optimizer(config, schedule, excluded_from_decay=()):
     raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}. Received: optimizer={config.optimizer!r}")
 
 
-def build_model(config, num_classes, log=print, load_weights=True):
+def build_model(config, num_classes, log=print, load_weights=True, replicas=1):
     """MobileNetV1 for `config`, with ImageNet/file weights and freezing when fine-tuning.
 
     ``batch_norm_momentum`` replaces TF-slim's 0.9997 (right for ImageNet's
@@ -354,9 +374,15 @@ def build_model(config, num_classes, log=print, load_weights=True):
     non-trainable; otherwise batch norm layers stay in inference mode
     (non-trainable) unless ``train_batch_norm``.
     """
-    model = model_lib.MobileNetV1(
+    model = precision.build_with_policy(lambda: model_lib.MobileNetV1(
         (config.image_size, config.image_size, 3), alpha=config.alpha, dropout=config.dropout,
-        classes=num_classes, conv_defs=config.architecture, classifier_activation="softmax")
+        classes=num_classes, conv_defs=config.architecture, classifier_activation="softmax"),
+        config.mixed_precision)
+    if replicas > 1 and config.sync_batch_norm:
+        # Statistics of the global batch: the same training as on one device (see distribute).
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
     if config.batch_norm_momentum != model_lib.BATCH_NORM_MOMENTUM:
         for layer in model.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -395,12 +421,12 @@ def compile_model(model, config, schedule, log):
         + ("" if config.regularize_depthwise else ", depthwise kernels") + ").")
     optimizer = make_optimizer(config, schedule, excluded_from_decay=excluded)
     model.compile(
-        optimizer=optimizer,
+        optimizer=precision.with_loss_scaling(model, optimizer),   # float16: loss scaling
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="top1"),
                  keras.metrics.TopKCategoricalAccuracy(k=5, name="top5")],
         jit_compile=config.jit_compile)
-    optimizer.build(model.trainable_variables)
+    model.optimizer.build(model.trainable_variables)     # with float16 also the loss scale
     return optimizer
 
 
@@ -413,11 +439,8 @@ def atomic_write_text(path, text):
 
 
 def _save_model_atomically(model, path):
-    """A plain (uncompiled, all layers trainable) copy of `model` saved as `path`."""
-    clean = keras.Model.from_config(model.get_config())   # uncompiled (clone_model keeps compile)
-    for layer in clean.layers:
-        layer.trainable = True
-    clean.set_weights(model.get_weights())
+    """A plain (uncompiled, all layers trainable, float32) copy of `model` saved as `path`."""
+    clean = precision.float32_copy(model)
     fileio.save_model(clean, path)
 
 
@@ -607,8 +630,17 @@ class _Progbar(keras.callbacks.ProgbarLogger):
         super().set_params(dict(params, epochs=self.total_epochs))
 
 
-def _restore(checkpoint, manager, log):
-    path = manager.latest_checkpoint
+def _checkpoint(model, optimizer):
+    """model + optimizer (+ the float16 loss scale, when compile wrapped the optimizer)."""
+    extra = {}
+    if isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):
+        extra["loss_scale"] = model.optimizer
+    return tf.train.Checkpoint(model=model, optimizer=optimizer, **extra)
+
+
+def _restore(checkpoint, manager, log, directory=None):
+    """Restores the newest checkpoint of ``directory`` (default: the manager's)."""
+    path = tf.train.latest_checkpoint(directory) if directory else manager.latest_checkpoint
     if not path:
         return None
     checkpoint.restore(path).assert_existing_objects_matched()
@@ -616,22 +648,37 @@ def _restore(checkpoint, manager, log):
     return path
 
 
-def train(config, *, strategy=None, is_chief=True, log=print):
+def train(config, *, strategy=None, is_chief=None, log=print):
     """Runs `config` (mode train or train_and_eval); returns the summary dict.
 
     Resumes from the newest checkpoint in ``model_dir`` when there is one.
+    ``strategy``: a ``tf.distribute.Strategy`` (default: the one
+    ``config.distribution_strategy`` names, created here); ``is_chief``:
+    whether this process writes ``model_dir`` (default: from the strategy's
+    cluster, see ``distribute.is_chief``).
 
     Raises:
       ValueError: bad config. datasets.DatasetError: data missing.
       TrainingError: non-finite loss (naming the step), or a ``model_dir``
         written by a run with other settings.
+      distribute.DistributionError: a bad strategy / cluster / batch
+        combination, before any data is read.
     """
     config.check()
     if config.mode == "eval":
         return evaluate(config, strategy=strategy, log=log)
     if not config.model_dir:
         raise ValueError("`model_dir` is required for training. Received: model_dir=None")
-    strategy = strategy or tf.distribute.get_strategy()
+    strategy = strategy or distribute.create_strategy(config.distribution_strategy, tpu=config.tpu)
+    chief = distribute.is_chief(strategy) if is_chief is None else is_chief
+    distribute.per_replica_batch_size(config.batch_size, distribute.num_replicas(strategy))
+    with distribute.write_dir(config.model_dir, chief, distribute.task_of(strategy)[1]) as write_dir:
+        return _train(config, strategy, chief, write_dir, log)
+
+
+def _train(config, strategy, is_chief, write_dir, log):
+    """The run of :func:`train`; a non-chief worker writes into ``write_dir`` (removed afterwards)."""
+    replicas = distribute.num_replicas(strategy)
     data = _load_data(config, log)
     with_eval = config.mode == "train_and_eval"
     if with_eval and data.validation_source is None:
@@ -640,8 +687,6 @@ def train(config, *, strategy=None, is_chief=True, log=print):
     identity = {k: getattr(config, k) for k in _RUN_IDENTITY if hasattr(config, k)}
     identity["num_classes"] = data.num_classes
     identity["alpha"] = float(config.alpha)
-    write_dir = config.model_dir if is_chief else tempfile.mkdtemp(prefix="mobilenet_worker_")
-    os.makedirs(write_dir, exist_ok=True)
     _check_same_run(config.model_dir, identity)
     if is_chief:
         atomic_write_text(os.path.join(write_dir, CONFIG_FILE),
@@ -657,17 +702,28 @@ def train(config, *, strategy=None, is_chief=True, log=print):
         f"{schedule.decay_steps} steps" + (f", warmup {schedule.warmup_steps} steps"
                                            if schedule.warmup_steps else ""))
 
+    if replicas > 1 or config.distribution_strategy != "default" or config.mixed_precision != "none":
+        log(f"Strategy {type(strategy).__name__} ({config.distribution_strategy}): {replicas} "
+            f"replica(s) of {config.batch_size // replicas} images"
+            + ("" if is_chief else "; not the chief: writing into a temporary directory")
+            + f"; precision {precision.policy_name(config.mixed_precision)}"
+            + (", batch norm over the global batch" if replicas > 1 and config.sync_batch_norm
+               else ""))
+    # Every worker restores the chief's newest checkpoint and saves where it may write.
+    restore_dir = os.path.join(config.model_dir, CHECKPOINT_SUBDIR)
     with strategy.scope():
         checkpoint_dir = os.path.join(write_dir, CHECKPOINT_SUBDIR)
-        has_checkpoint = tf.train.latest_checkpoint(checkpoint_dir) is not None
+        has_checkpoint = tf.train.latest_checkpoint(restore_dir) is not None
         if has_checkpoint and config.init_weights:
             log("A checkpoint exists: resuming from it; init_weights is not loaded again.")
-        model = build_model(config, data.num_classes, log=log, load_weights=not has_checkpoint)
+        model = build_model(config, data.num_classes, log=log, load_weights=not has_checkpoint,
+                            replicas=replicas)
         optimizer = compile_model(model, config, schedule, log)
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        distribute.patch_keras_for_multi_worker(model, strategy)
+        checkpoint = _checkpoint(model, optimizer)
         manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
                                              max_to_keep=config.keep_checkpoints)
-    restored = _restore(checkpoint, manager, log)
+    restored = _restore(checkpoint, manager, log, restore_dir)
     start_step = int(optimizer.iterations.numpy())
     if restored:
         log(f"Resuming at step {start_step} of {total_steps}.")
@@ -695,11 +751,14 @@ def train(config, *, strategy=None, is_chief=True, log=print):
         # One fit() per epoch: each epoch's input is built with that epoch's shuffle seed, so a
         # resumed run gets the same batches (tf.data takes Python-int seeds only, see datasets).
         for i, (epoch, steps, done) in enumerate(segments):
-            train_ds = datasets.train_input(
-                data, batch_size=config.batch_size, image_size=config.image_size, epoch=epoch,
-                skip_steps=done, seed=config.seed, shuffle_buffer=config.shuffle_buffer,
-                min_crop_area=config.min_crop_area, color_distortion=config.color_distortion,
-                cache=config.cache)
+            def input_fn(batch_size, num_shards, shard_index, epoch=epoch, done=done):
+                return datasets.train_input(
+                    data, batch_size=batch_size, image_size=config.image_size, epoch=epoch,
+                    skip_steps=done, seed=config.seed, shuffle_buffer=config.shuffle_buffer,
+                    min_crop_area=config.min_crop_area, color_distortion=config.color_distortion,
+                    cache=config.cache, global_batch_size=config.batch_size,
+                    num_shards=num_shards, shard_index=shard_index)
+            train_ds = distribute.distribute_input(strategy, input_fn, config.batch_size)
             h = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps,
                           validation_data=val_ds, callbacks=callbacks, verbose=config.verbose)
             for key, values in h.history.items():
@@ -743,17 +802,16 @@ def train(config, *, strategy=None, is_chief=True, log=print):
         "images_per_second": step_cb.images_per_second,
         "ema": bool(optimizer.use_ema), **{f"final_{k}": v for k, v in result.items()},
         "history": {k: [float(x) for x in v] for k, v in history.items()},
-        "config": config.to_json(),
+        "replicas": replicas, "config": config.to_json(),
     }
+    # Every worker saves (reading distributed variables can be a collective); only the chief's stays.
+    _save_model_atomically(model, os.path.join(write_dir, MODEL_FILE))
     if is_chief:
-        _save_model_atomically(model, os.path.join(write_dir, MODEL_FILE))
         atomic_write_text(os.path.join(write_dir, SUMMARY_FILE), json.dumps(summary, indent=1))
         log(f"Wrote {os.path.join(write_dir, MODEL_FILE)} and {SUMMARY_FILE}; "
             f"{summary['images_per_second']:.1f} images/s")
         if tb_logger is not None:
             tb_logger.close()
-    else:
-        shutil.rmtree(write_dir, ignore_errors=True)
     summary["model"] = model
     return summary
 
@@ -789,7 +847,8 @@ def restore_run(model_dir, *, strategy=None, log=print):
         model = build_model(config, identity["num_classes"], log=lambda *_: None,
                             load_weights=False)
         optimizer = compile_model(model, config, learning_rate_schedule(config, 1), lambda *_: None)
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        distribute.patch_keras_for_multi_worker(model, strategy)
+        checkpoint = _checkpoint(model, optimizer)
         manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR),
                                              max_to_keep=config.keep_checkpoints)
     path = _restore(checkpoint, manager, log)
