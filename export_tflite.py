@@ -181,11 +181,6 @@ def _parse_flags(argv):
 # --- files ------------------------------------------------------------------------------------------
 
 
-def labels_path(output):
-    """``m.tflite`` -> ``m_labels.txt`` (beside it)."""
-    return os.path.splitext(output)[0] + "_labels.txt"
-
-
 # --- main -------------------------------------------------------------------------------------------
 
 def _build_model():
@@ -263,13 +258,13 @@ def _export():
                 break
     labels = export.label_names(num_classes, class_names)
     files = {FLAGS.output: content,
-             labels_path(FLAGS.output): ("\n".join(labels) + "\n").encode("utf-8")}
+             export.labels_path(FLAGS.output): ("\n".join(labels) + "\n").encode("utf-8")}
     saved_model = None
     if FLAGS.saved_model_dir:
         saved_model = (export.serving_archive(model, raw_rgb_input=FLAGS.raw_rgb_input,
                                               batch_size=None), FLAGS.saved_model_dir)
     fileio.write_all(files, saved_model)
-    print(f"Wrote {FLAGS.output} ({len(content):,} bytes) and {labels_path(FLAGS.output)} "
+    print(f"Wrote {FLAGS.output} ({len(content):,} bytes) and {export.labels_path(FLAGS.output)} "
           f"({len(labels)} labels)" + (f"; SavedModel {FLAGS.saved_model_dir}" if saved_model else ""))
     return 0
 

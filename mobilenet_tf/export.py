@@ -240,6 +240,20 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
     return content
 
 
+def labels_path(model_path):
+    """Where the labels of an exported model live: ``m.tflite`` -> ``m_labels.txt`` beside it."""
+    return os.path.splitext(model_path)[0] + "_labels.txt"
+
+
+def read_labels(model_path):
+    """The labels written beside `model_path` by export_tflite.py, or None if there are none."""
+    path = labels_path(model_path)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
+
+
 def label_names(num_classes, class_names=None):
     """The labels of a head of `num_classes` outputs, in output order: `class_names` when
     given (a trained model's classes), else ImageNet's (1000, or 1001 with

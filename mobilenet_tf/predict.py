@@ -93,9 +93,19 @@ def _batches(items, size):
         yield items[start:start + size]
 
 
-def classify_files(model, paths, *, image_size, preprocessing="resize", top=5, batch_size=32):
+def _decode_with_labels(probs, labels, top):
+    """Like ``decode_predictions`` for a head with its own labels: ``(index, name, p)`` rows."""
+    import numpy as np
+    if len(labels) != probs.shape[-1]:
+        raise ValueError(f"{len(labels)} labels for a head of {probs.shape[-1]} outputs")
+    return [[(str(i), labels[i], float(row[i])) for i in np.argsort(-row)[:top]] for row in probs]
+
+
+def classify_files(model, paths, *, image_size, preprocessing="resize", top=5, batch_size=32,
+                   labels=None):
     """Yields ``(path, decoded, error)`` per file, in order: `decoded` is the list of
-    ``(wordnet_id, name, probability)`` from ``decode_predictions``, or None with
+    ``(wordnet_id, name, probability)`` from ``decode_predictions`` (or ``(class index,
+    label, probability)`` when `labels` names the head's classes), or None with
     `error` the one-line ``ImageError`` message for a file that is not an image."""
     import numpy as np
     from mobilenet_tf import imagenet
@@ -112,7 +122,9 @@ def classify_files(model, paths, *, image_size, preprocessing="resize", top=5, b
         if loaded:
             batch = np.stack([np.asarray(x) for _, x in loaded])
             probs = np.asarray(model(batch, training=False))
-            for (path, _), decoded in zip(loaded, imagenet.decode_predictions(probs, top=top)):
+            decoded_rows = (imagenet.decode_predictions(probs, top=top) if labels is None
+                            else _decode_with_labels(probs, labels, top))
+            for (path, _), decoded in zip(loaded, decoded_rows):
                 results[path] = (decoded, None)
         for path in chunk:
             yield (path, *results[path])
@@ -127,7 +139,8 @@ def main(argv=None):
                         help="classes to print per image (default 5)")
     parser.add_argument("--model", default=None,
                         help="a .tflite file (export_tflite.py) run with the LiteRT interpreter, "
-                             "instead of --weights/--alpha/--image_size")
+                             "instead of --weights/--alpha/--image_size; class names from the "
+                             "<model>_labels.txt written beside it, else ImageNet's")
     parser.add_argument("files", nargs="+", help="image files (JPEG, PNG, GIF, BMP)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -138,21 +151,30 @@ def main(argv=None):
         except ValueError as e:
             parser.error(f"--model: {e}")
         args.image_size = model.image_size
+        from mobilenet_tf import export
+        labels = export.read_labels(args.model)
+        if labels is not None and len(labels) != model.output_shape[-1]:
+            parser.error(f"--model: {export.labels_path(args.model)} has {len(labels)} labels "
+                         f"for a head of {model.output_shape[-1]} outputs")
+        if labels is not None and model.output_shape[-1] in (1000, 1001) and \
+                labels == export.label_names(model.output_shape[-1]):
+            labels = None     # ImageNet's own: decode_predictions also gives the WordNet ids
     else:
         model = build_model(args, parser)
+        labels = None
     if args.top > model.output_shape[-1]:
         parser.error(f"--top must be at most {model.output_shape[-1]}. Received: --top={args.top}")
     failed = 0
     for path, decoded, error in classify_files(model, args.files, image_size=args.image_size,
                                                preprocessing=args.preprocessing, top=args.top,
-                                               batch_size=args.batch_size):
+                                               batch_size=args.batch_size, labels=labels):
         if error is not None:
             failed += 1
             print(f"error: {error} (skipped)", file=sys.stderr)
             continue
         print(path)
         for rank, (wnid, name, prob) in enumerate(decoded, 1):
-            print(f"  {rank}. {prob:7.2%}  {name} ({wnid})")
+            print(f"  {rank}. {prob:7.2%}  {name} ({'class ' if labels else ''}{wnid})")
     if failed:
         print(f"{failed} of {len(args.files)} files could not be classified", file=sys.stderr)
         return 1

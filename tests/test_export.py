@@ -370,7 +370,7 @@ def test_script_refused_export_leaves_nothing(repo_root, weights_file, shared_da
 
 
 @pytest.mark.slow
-def test_export_of_a_train_py_model(repo_root, tmp_path):
+def test_export_of_a_train_py_model(repo_root, tmp_path, capsys):
     import keras
     model_dir = tmp_path / "run"
     trained = _run(repo_root, ["train.py", "--flagfile=flags/smoke.flags", f"--model_dir={model_dir}",
@@ -401,3 +401,13 @@ def test_export_of_a_train_py_model(repo_root, tmp_path):
         images=tf.constant(images))["probabilities"].numpy()
     assert np.abs(served - expected).max() <= 1e-5
     assert pathlib.Path(out / "sm" / "saved_model.pb").is_file()
+
+    # predict on the .tflite names the classes from the labels file beside it.
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(tf.io.encode_png(images[0]).numpy())
+    from mobilenet_tf import predict
+    assert predict.main([f"--model={out / 'smoke.tflite'}", "--top=3", str(photo)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    top = np.argsort(-runner.predict(images[:1])[0])[:3]
+    assert printed[1:] == [line for line in printed[1:] if "  class_" in line]
+    assert [line.split("(class ")[1].rstrip(")") for line in printed[1:]] == [str(i) for i in top]
