@@ -43,6 +43,8 @@ import warnings
 
 import numpy as np
 
+from mobilenet_tf import imagenet
+
 __all__ = ["QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT", "DEFAULT_NUM_CALIBRATION_IMAGES",
            "SIGNATURE_KEY", "INPUT_NAME", "OUTPUT_NAME", "ExportError", "model_image_size",
            "resolve_io_types", "serving_archive", "convert", "label_names", "Verification", "verify",
@@ -118,15 +120,11 @@ def resolve_io_types(quantization, input_type=None, output_type=None, raw_rgb_in
     return input_type or default_input, output_type or "float32"
 
 
-def _as_unit_range(image):
-    """uint8 0..255 -> float32 [-1, 1]; float images are taken as [-1, 1] already."""
-    image = np.asarray(image)
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 127.5 - 1.0
-    return image.astype(np.float32)
-
-
-to_unit_range = _as_unit_range
+def to_unit_range(images):
+    """uint8 0..255 -> float32 [-1, 1] (``imagenet.preprocess_input``); float images are taken
+    as [-1, 1] already."""
+    images = np.asarray(images)
+    return imagenet.preprocess_input(images) if images.dtype == np.uint8 else images.astype(np.float32)
 
 
 def serving_archive(model, *, raw_rgb_input=True, batch_size=1):
@@ -146,8 +144,7 @@ def serving_archive(model, *, raw_rgb_input=True, batch_size=1):
         spec = tf.TensorSpec([batch_size, height, width, 3], tf.uint8, name=INPUT_NAME)
 
         def serve(images):
-            x = tf.cast(images, tf.float32) / 127.5 - 1.0
-            return {OUTPUT_NAME: model(x, training=False)}
+            return {OUTPUT_NAME: model(imagenet.preprocess_input(images), training=False)}
     else:
         spec = tf.TensorSpec([batch_size, height, width, 3], tf.float32, name=INPUT_NAME)
 
@@ -190,7 +187,7 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
         for image in representative_images:
             if len(calibration) == num_calibration_images:
                 break
-            image = _as_unit_range(image)
+            image = to_unit_range(image)
             if image.shape != (height, width, 3):
                 raise ExportError(f"representative images must be {height}x{width}x3 (the model's "
                                   f"size). Received: shape={image.shape}")
@@ -263,7 +260,6 @@ def label_names(num_classes, class_names=None):
         if len(class_names) != num_classes:
             raise ExportError(f"{len(class_names)} class names for a head of {num_classes} outputs")
         return class_names
-    from mobilenet_tf import imagenet
     if num_classes in (imagenet.NUM_CLASSES, imagenet.NUM_CLASSES + 1):
         names = [n.split(",")[0].strip() for n in imagenet.class_names()]
         return ([imagenet.BACKGROUND] if num_classes == imagenet.NUM_CLASSES + 1 else []) + names
@@ -371,7 +367,7 @@ def verify(content, model, images, labels=None, *, quantization="", num_threads=
     runner = tflite.TFLiteClassifier(content, num_threads=1)
     lite = runner.predict(images)
     keras_probs = np.concatenate([
-        np.asarray(model(_as_unit_range(images[i:i + 32]), training=False))
+        np.asarray(model(to_unit_range(images[i:i + 32]), training=False))
         for i in range(0, len(images), 32)])
     if keras_probs.shape != lite.shape:
         raise ExportError(f"the TFLite model outputs {lite.shape[1:]}, the Keras model "
@@ -419,13 +415,8 @@ class LoadedImages:
     imagenet_labels: bool = False     # labels are 0..999 ImageNet indices
 
 
-def _to_uint8(x):
-    return np.clip(np.round((np.asarray(x, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 def _labelled_imagenet_folder(path, image_size, count):
     from mobilenet_tf import evaluate
-    from mobilenet_tf import imagenet
     from mobilenet_tf import images as images_lib
     from mobilenet_tf import preprocessing
     data = evaluate.read_labelled_folder(path)
@@ -437,7 +428,7 @@ def _labelled_imagenet_folder(path, image_size, count):
             image = images_lib.load_image(file)
         except images_lib.ImageError:
             continue
-        xs.append(_to_uint8(preprocessing.preprocess_for_eval(image, *image_size)))
+        xs.append(imagenet.to_uint8(preprocessing.preprocess_for_eval(image, *image_size)))
         ys.append(label)
     if not xs:
         raise ExportError(f"folder:{path}: no usable images")
@@ -472,7 +463,7 @@ def load_images(spec, image_size, count, *, split="train", data_dir=None, log=pr
     xs, ys = [], []
     for batch, one_hot in datasets.eval_input(dataset, batch_size=32, image_size=size[0],
                                               source=source):
-        xs.extend(_to_uint8(batch.numpy()))
+        xs.extend(imagenet.to_uint8(batch.numpy()))
         ys.extend(np.argmax(one_hot.numpy(), axis=1))
         if len(xs) >= count:
             break

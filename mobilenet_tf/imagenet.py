@@ -19,12 +19,13 @@ import os
 
 import numpy as np
 
-__all__ = ["NUM_CLASSES", "BACKGROUND", "PREPROCESSINGS", "preprocess_input", "prepare_image",
+__all__ = ["NUM_CLASSES", "BACKGROUND", "PREPROCESSINGS", "preprocess_input", "to_uint8", "prepare_image",
            "wordnet_ids", "class_names", "class_index", "label_offset", "decode_predictions"]
 
 NUM_CLASSES = 1000
 BACKGROUND = "background"
 PREPROCESSINGS = ("resize", "central_crop")
+
 CENTRAL_CROP_FRACTION = 0.875  # TF-slim inception_preprocessing.preprocess_for_eval
 _CLASSES_FILE = os.path.join(os.path.dirname(__file__), "data", "imagenet_classes.tsv")
 
@@ -41,23 +42,27 @@ def preprocess_input(x):
     return tf.cast(x, tf.float32) / 127.5 - 1.0
 
 
+def to_uint8(x):
+    """The inverse of :func:`preprocess_input`: [-1, 1] -> RGB ``uint8`` 0..255 (NumPy)."""
+    return np.clip(np.round((np.asarray(x, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
 def prepare_image(image, image_size, preprocessing="resize"):
     """A decoded RGB uint8 image (h, w, 3) -> float32 (size, size, 3) in [-1, 1].
 
     ``preprocessing``: ``"resize"`` (bilinear resize to `image_size`, no crop)
-    or ``"central_crop"`` (keep the central 87.5 % of each side, then resize).
+    or ``"central_crop"`` (keep the central 87.5 % of each side, then resize):
+    ``mobilenet_tf.preprocessing.preprocess_for_eval`` without or with its crop.
     `image_size` is an int or (height, width).
     """
-    import tensorflow as tf
+    from mobilenet_tf import preprocessing as preprocessing_lib
     if preprocessing not in PREPROCESSINGS:
         raise ValueError(f"`preprocessing` must be one of {PREPROCESSINGS}. "
                          f"Received: preprocessing={preprocessing!r}")
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    image = tf.convert_to_tensor(image)
-    if preprocessing == "central_crop":
-        image = tf.image.central_crop(image, CENTRAL_CROP_FRACTION)
-    image = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear")
-    return preprocess_input(image)
+    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    return preprocessing_lib.preprocess_for_eval(
+        image, height, width,
+        central_fraction=CENTRAL_CROP_FRACTION if preprocessing == "central_crop" else None)
 
 
 @functools.lru_cache(maxsize=1)

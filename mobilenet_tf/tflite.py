@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from mobilenet_tf import imagenet
+
 __all__ = ["TFLiteError", "TFLiteClassifier", "is_tflite_file", "read_tflite", "op_weight_types",
            "INPUT_KINDS", "WEIGHT_OPS"]
 
@@ -165,11 +167,9 @@ class TFLiteClassifier:
                               f"{self.image_size[1]}x3 (resize them first). Received: "
                               f"shape={image.shape}")
         if self.input_kind == "raw_rgb":
-            if not raw:
-                image = np.clip(np.round((image.astype(np.float32) + 1.0) * 127.5), 0, 255)
-            x = image.astype(np.uint8)
+            x = image if raw else imagenet.to_uint8(image)
         else:
-            x = image.astype(np.float32) / 127.5 - 1.0 if raw else image.astype(np.float32)
+            x = imagenet.preprocess_input(image) if raw else image.astype(np.float32)
             if self.input_kind == "quantized":
                 scale, zero_point = self.input_quantization
                 info = np.iinfo(self.input_dtype)
