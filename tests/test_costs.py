@@ -213,3 +213,12 @@ def test_layer_costs_errors():
         costs.layer_costs("dw", 3, 512, 512, 14)
     with pytest.raises(ValueError, match=r"`rho` .* must be in \(0, 1\]\. Received: rho=1\.5"):
         costs.layer_costs("conv", 3, 512, 512, 14, rho=1.5)
+
+
+def test_channel_rule_truncates_like_slim():
+    # slim: depth(c) = max(int(c * α), min_depth). At α=0.3 truncation and rounding differ
+    # (32·0.3 = 9.6 -> 9, 256·0.3 = 76.8 -> 76); at α=0.1, 32·0.1 = 3.2 is clamped to 8.
+    outs = [layer.out_channels for layer in architecture.plan(alpha=0.3) if layer.kind != "depthwise"]
+    assert outs == [9, 19, 38, 38, 76, 76, 153, 153, 153, 153, 153, 153, 307, 307]
+    assert architecture.plan(alpha=0.1)[0].out_channels == 8
+    assert architecture.plan(alpha=0.1, min_depth=2)[0].out_channels == 3
