@@ -29,7 +29,7 @@ import numbers
 __all__ = [
     "Conv", "DepthSepConv", "LayerPlan",
     "MOBILENET_V1_CONV_DEFS", "CONV_MOBILENET_CONV_DEFS", "SHALLOW_MOBILENET_CONV_DEFS",
-    "NAMED_CONV_DEFS", "validate_conv_defs", "plan", "make_divisible_depth",
+    "NAMED_CONV_DEFS", "validate_conv_defs", "plan", "scaled_depth",
     "endpoint_names", "MIN_INPUT_SIZE", "VALID_OUTPUT_STRIDES",
 ]
 
@@ -101,8 +101,9 @@ LayerPlan = collections.namedtuple("LayerPlan", [
     "input_size", "output_size"])
 
 
-def make_divisible_depth(depth, alpha, min_depth):
-    """Channels of a layer at width multiplier α: TF-slim's ``max(int(d * α), min_depth)``."""
+def scaled_depth(depth, alpha, min_depth):
+    """Channels of a layer at width multiplier α: TF-slim's ``depth(d) = max(int(d * α), min_depth)``
+    (truncation, not MobileNetV2's round-to-a-multiple-of-8)."""
     return max(int(depth * alpha), min_depth)
 
 
@@ -199,7 +200,7 @@ def plan(conv_defs=MOBILENET_V1_CONV_DEFS, alpha=1.0, depth_multiplier=1, min_de
             layer_stride, layer_rate = row.stride, 1
             current_stride *= row.stride
         out_h, out_w = _out_size(h, layer_stride), _out_size(w, layer_stride)
-        depth = make_divisible_depth(row.depth, alpha, min_depth)
+        depth = scaled_depth(row.depth, alpha, min_depth)
         if isinstance(row, Conv):
             layers.append(LayerPlan(f"Conv2d_{i}", "conv", row.kernel, layer_stride, layer_rate,
                                     channels, depth, (h, w), (out_h, out_w)))
@@ -212,16 +213,6 @@ def plan(conv_defs=MOBILENET_V1_CONV_DEFS, alpha=1.0, depth_multiplier=1, min_de
         channels = depth
         h, w = out_h, out_w
     return layers
-
-
-def final_stride(conv_defs, output_stride=None):
-    """Total stride of the base network (its input size / its output size)."""
-    stride = 1
-    for row in validate_conv_defs(conv_defs):
-        if output_stride is not None and stride == output_stride:
-            continue
-        stride *= row.stride
-    return stride
 
 
 def is_number(value):
