@@ -24,6 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
+import cpu_features  # noqa: E402  (bench/, beside this script)
+
 
 def _data_dir():
     return pathlib.Path(os.environ.get("MOBILENET_TF_DATA", REPO.parent / "shared" / "data"))
@@ -105,6 +107,9 @@ def main(argv=None):
         {n: tflite.TFLiteClassifier(files[n], num_threads=cores) for n in rows}, image_for,
         rounds=max(3, args.rounds // 3), runs=args.runs)
 
+    cpu = cpu_features.describe()
+    print()
+    print(cpu)
     print()
     print(f"| model | size | top-1 / 50 | top-5 / 50 | top-1 = Keras float | latency 1 thread | "
           f"latency {cores} threads | tensors |")
@@ -124,7 +129,7 @@ def main(argv=None):
         ("int8 latency / Google quant latency (1 thread)", li / lg, "<= 0.6", li / lg <= 0.6),
         ("int8 latency / float32 latency (1 thread)", li / lf, "<= 0.5", li / lf <= 0.5),
     ]
-    print("\n| target | measured | bound | met |\n|---|---|---|---|")
+    print(f"\n{cpu}\n\n| target | measured | bound | met |\n|---|---|---|---|")
     for what, value, bound, met in checks:
         shown = f"{value:.2f}" if isinstance(value, float) else f"{value:+d}"
         print(f"| {what} | {shown} | {bound} | {'yes' if met else 'NO'} |")

@@ -43,6 +43,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))            # this checkout's mobilenet_tf, installed or not
+
+import cpu_features  # noqa: E402  (bench/, beside this script)
+
 DEFAULT_ROWS = [f"{a}/{s}/{p}" for p in ("float32", "bfloat16") for a in ("1.0", "0.25")
                 for s in (224, 128)]
 
@@ -200,6 +203,9 @@ def main(argv=None):
                                                  log=log)
                             for threads in (1, 0)}
 
+    cpu = cpu_features.describe()
+    print()
+    print(cpu)
     print()
     print("| α | size | precision | ours images/s | keras.applications images/s | ratio | "
           "ours without L2 images/s | ratio without L2 |")
@@ -208,6 +214,8 @@ def main(argv=None):
         print(f"| {r['alpha']:g} | {r['size']} | {r['precision']} | {r['ours']:.1f} | "
               f"{r['keras']:.1f} | {r['ratio']:.3f} | {r['ours_wd0']:.1f} | {r['ratio_wd0']:.3f} |")
     if inputs:
+        print()
+        print(cpu)
         print()
         print("| input pipeline (hymenoptera JPEGs) | images/s, 1 core | images/s, all cores |")
         print("|---|---|---|")

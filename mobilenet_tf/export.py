@@ -46,10 +46,10 @@ import numpy as np
 from mobilenet_tf import imagenet
 
 __all__ = ["QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT", "DEFAULT_NUM_CALIBRATION_IMAGES",
-           "SIGNATURE_KEY", "INPUT_NAME", "OUTPUT_NAME", "ExportError", "model_image_size",
-           "resolve_io_types", "serving_archive", "convert", "label_names", "Verification", "verify",
-           "check_agreement", "LoadedImages", "load_images", "to_unit_range", "load_model",
-           "MODEL_FILE", "SUMMARY_FILE"]
+           "VERIFY_BATCH_SIZE", "SIGNATURE_KEY", "INPUT_NAME", "OUTPUT_NAME", "ExportError",
+           "model_image_size", "resolve_io_types", "serving_archive", "convert", "label_names",
+           "Verification", "verify", "check_agreement", "LoadedImages", "load_images",
+           "to_unit_range", "load_model", "MODEL_FILE", "SUMMARY_FILE"]
 
 QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")
 IO_TYPES = ("uint8", "int8", "float32")
@@ -60,6 +60,7 @@ IO_TYPES = ("uint8", "int8", "float32")
 # small models are less sure of their top-1 and so flip more often under quantization.
 DEFAULT_MIN_TOP1_AGREEMENT = {"none": 0.98, "float16": 0.96, "dynamic_range": 0.85, "int8": 0.8}
 DEFAULT_NUM_CALIBRATION_IMAGES = 300
+VERIFY_BATCH_SIZE = 32          # Keras runs the verification images in batches of this size
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
@@ -367,8 +368,8 @@ def verify(content, model, images, labels=None, *, quantization="", num_threads=
     runner = tflite.TFLiteClassifier(content, num_threads=1)
     lite = runner.predict(images)
     keras_probs = np.concatenate([
-        np.asarray(model(to_unit_range(images[i:i + 32]), training=False))
-        for i in range(0, len(images), 32)])
+        np.asarray(model(to_unit_range(images[i:i + VERIFY_BATCH_SIZE]), training=False))
+        for i in range(0, len(images), VERIFY_BATCH_SIZE)])
     if keras_probs.shape != lite.shape:
         raise ExportError(f"the TFLite model outputs {lite.shape[1:]}, the Keras model "
                           f"{keras_probs.shape[1:]}")

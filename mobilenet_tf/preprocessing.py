@@ -16,7 +16,10 @@ What TF-slim's ``preprocessing_factory`` uses for ``mobilenet_v1``
 
 The paper trains small models "with less data augmentation ... limiting the
 size of small crops": ``min_crop_area`` is that knob (slim's default 0.05; a
-larger value such as 0.25 gives milder crops).
+larger value such as 0.25 gives milder crops). Without object boxes the box is
+the whole image, and a crop must cover ``MIN_OBJECT_COVERED`` (0.1) of it: so,
+as in TF-slim, crops are at least 10% of the image whatever ``min_crop_area``
+below 0.1 says (measured in tests/test_preprocessing.py).
 
 This module holds TensorFlow functions only: no file reading, no flags.
 """

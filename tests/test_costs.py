@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from mobilenet_tf import architecture, costs
@@ -69,7 +70,9 @@ def test_table2_breakdown():
     # 99.29%, with 1.91 to 100.01%. Its parameter share (0.02%) is as printed.
     assert rounded["Conv 3×3"] == (1.91, 0.02)
     assert round(sum(ma for ma, _ in rounded.values()), 2) == 100.01
-    assert sorted("1.91") == sorted("1.19")
+    # The printed figure is the computed one with two digits swapped.
+    printed, computed = "1.19", f"{shares['Conv 3×3'][0]:.2f}"
+    assert computed != printed and sorted(computed) == sorted(printed)
 
 
 # --- Table 4: separable vs full convolutions ---------------------------------------------------
@@ -151,6 +154,37 @@ def test_output_stride_costs_more_and_marks_dilation():
     assert os8.params == base.params and os8.mult_adds > base.mult_adds
     dilated = [layer for layer in os8.layers if layer.rate > 1]
     assert dilated and all("r" in layer.type_stride for layer in dilated)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(alpha=0.5, image_size=96),
+    dict(alpha=0.5, image_size=(96, 80), depth_multiplier=2),
+    dict(alpha=0.25, image_size=64, depth_multiplier=3, min_depth=4),
+    dict(alpha=0.25, image_size=96, depth_multiplier=2, output_stride=8),
+    dict(alpha=0.25, image_size=64, conv_defs="conv_mobilenet"),
+    dict(alpha=0.25, image_size=64, conv_defs="shallow_mobilenet", classes=10),
+])
+def test_every_row_equals_the_keras_layers_it_counts(kwargs):
+    """Oracle: the built Keras model. A convolution's Mult-Adds are its kernel's weights (each
+    used once per output position) times its output's height and width; its parameters are
+    the kernel's weights. Depthwise kernels with depth_multiplier m hold k·k·C·m weights."""
+    import keras
+    import mobilenet_tf
+    size = kwargs.get("image_size")
+    shape = (size, size, 3) if isinstance(size, int) else (*size, 3)
+    model = mobilenet_tf.MobileNetV1(input_shape=shape, **{k: v for k, v in kwargs.items()
+                                                           if k != "image_size"})
+    expected = {}
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+            weights = int(np.prod(layer.kernel.shape))
+            height, width = layer.output.shape[1:3]
+            expected[layer.name] = (weights * height * width, weights)
+    counted = costs.count(**kwargs)
+    rows = {layer.name: (layer.mult_adds, layer.params) for layer in counted.layers
+            if layer.category is not None}
+    assert rows == expected
+    assert counted.params_with_batchnorm == model.count_params()
 
 
 def test_rectangular_and_depth_multiplier():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import numerics
 from mobilenet_tf import datasets
 from mobilenet_tf.train_options import parse_dataset_spec
 
@@ -225,6 +226,52 @@ def test_eval_input_is_in_order_and_complete(bad_folder):
                                  log=lambda *_: None)
     batches = list(datasets.eval_input(data, batch_size=3, image_size=32))
     assert sum(int(x.shape[0]) for x, _ in batches) == data.num_validation
+
+
+def test_eval_input_is_preprocess_for_eval_of_each_decoded_file(shared_data):
+    """The validation images train.py scores are the files, decoded, through TF-slim's evaluation
+    preprocessing (central crop 0.875, bilinear resize): exactly, in the folder's order."""
+    from mobilenet_tf import images, preprocessing
+    root = shared_data / "hymenoptera"
+    data = datasets.load_dataset(f"folder:{root}", log=lambda *_: None)
+    paths = [p for p, _ in datasets.scan_folder(str(root)).validation]
+    assert len(paths) == data.num_validation == 153
+    batches = datasets.eval_input(data, batch_size=64, image_size=96)
+    got = np.concatenate([x.numpy() for x, _ in batches])
+    for path, image in zip(paths, got):
+        expected = preprocessing.preprocess_for_eval(images.load_image(path), 96, 96)
+        np.testing.assert_array_equal(image, expected.numpy(), err_msg=path)
+
+
+def _indexed_dataset(n=16, size=48):
+    """n random images whose label is their index, so a batch says which images it holds."""
+    rng = np.random.default_rng(0)
+    pictures = rng.integers(0, 256, (n, size, size, 3)).astype(np.uint8)
+    source = tf.data.Dataset.from_tensor_slices((pictures, np.arange(n, dtype=np.int64)))
+    return pictures, datasets.ImageDataset(spec="indexed", num_classes=n, num_train=n,
+                                           num_validation=0, train_source=source,
+                                           validation_source=None, encoded=False)
+
+
+def test_train_input_applies_the_augmentation_it_is_given():
+    """min_crop_area=1 without colour: each training image is the whole picture resized, or its
+    mirror. With the defaults most are neither (crops and colour change them)."""
+    from mobilenet_tf import preprocessing
+    pictures, data = _indexed_dataset()
+    whole = {i: preprocessing.preprocess_for_eval(p, 32, 32, central_fraction=None).numpy()
+             for i, p in enumerate(pictures)}
+
+    def unchanged(**kwargs):
+        flags = []
+        for x, y in datasets.train_input(data, batch_size=4, image_size=32, **kwargs):
+            for image, index in zip(x.numpy(), y.numpy().argmax(axis=1)):
+                # Resizing a mirrored picture is the mirrored resize: float32 rounding apart.
+                flags.append(any(np.allclose(image, w, rtol=0, atol=8 * numerics.U32)
+                                 for w in (whole[index], whole[index][:, ::-1])))
+        return flags
+
+    assert all(unchanged(min_crop_area=1.0, color_distortion=False))
+    assert sum(unchanged()) <= len(pictures) // 4
 
 
 def test_no_network_for_a_download_is_one_line_error(tmp_path, monkeypatch):

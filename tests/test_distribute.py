@@ -18,6 +18,8 @@ import time
 import numpy as np
 import pytest
 
+import numerics
+import oracles
 from conftest import REPO_ROOT
 from mobilenet_tf import distribute
 from mobilenet_tf import precision
@@ -207,13 +209,19 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 
     out = {}
     quiet = lambda *a: None
-    # The paper's optimizer (RMSprop, epsilon 1) at a rate small enough for the few steps not to
-    # amplify rounding differences (a 32x32 input leaves batch norm 1x1 maps of 8 values per
-    # replica); dropout off (it draws per replica).
+    # The paper's optimizer (RMSprop, epsilon 1) at a rate small enough for two steps not to
+    # amplify rounding differences; dropout off (it draws per replica). Table 5's shallow
+    # MobileNet (the same builder, 9 rows instead of 14) traces a third faster under two
+    # replicas; distribution does not depend on the depth.
     keras.utils.set_random_seed(0)
-    config = training.TrainConfig(alpha=0.25, image_size=32, dropout=0.0, batch_size=16,
-                                  learning_rate=1e-5, learning_rate_batch_size=16, mode="train")
-    N, C, STEPS = 64, 5, 3
+    N, C, STEPS, BATCH = 64, 5, 2, 32
+
+    def config(sync_batch_norm=True):
+        return training.TrainConfig(alpha=0.25, image_size=32, dropout=0.0, batch_size=BATCH,
+                                    learning_rate=1e-5, learning_rate_batch_size=BATCH,
+                                    mode="train", sync_batch_norm=sync_batch_norm,
+                                    architecture="shallow_mobilenet")
+
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (N, 32, 32, 3)).astype("float32")
     y = np.eye(C, dtype="float32")[rng.integers(0, C, N)]
@@ -222,41 +230,40 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
         return tf.data.Dataset.from_tensor_slices((x, y)).shard(shards, index).batch(
             batch, drop_remainder=True).repeat()
 
-    initial = training.build_model(config, C, log=quiet).get_weights()
+    initial = training.build_model(config(), C, log=quiet).get_weights()
+    one_device = distribute.create_strategy("one_device", devices=["/cpu:0"])
+    mirrored = distribute.create_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
     weights = {}
-    strategies = {"one_device": distribute.create_strategy("one_device", devices=["/cpu:0"]),
-                  "mirrored": distribute.create_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])}
-    for name, strategy in strategies.items():
+    for name, strategy, sync in (("one_device", one_device, True), ("mirrored", mirrored, True),
+                                 ("mirrored_per_replica_bn", mirrored, False)):
         with strategy.scope():
-            model = training.build_model(config, C, log=quiet,
+            model = training.build_model(config(sync), C, log=quiet,
                                          replicas=distribute.num_replicas(strategy))
             model.set_weights(initial)
-            optimizer = training.compile_model(model, config,
-                                               training.learning_rate_schedule(config, 4), quiet)
-        model.fit(distribute.distribute_input(strategy, dataset_fn, config.batch_size),
+            optimizer = training.compile_model(model, config(sync),
+                                               training.learning_rate_schedule(config(sync), 4),
+                                               quiet)
+        model.fit(distribute.distribute_input(strategy, dataset_fn, BATCH),
                   steps_per_epoch=STEPS, epochs=1, verbose=0)
         out[name + "_steps"] = int(optimizer.iterations.numpy())
-        weights[name] = [np.asarray(w) for w in model.get_weights()]
-    out["replicas"] = distribute.num_replicas(strategies["mirrored"])
-    out["max_diff"] = max(float(np.max(np.abs(a - b)))
-                          for a, b in zip(weights["one_device"], weights["mirrored"]))
-    trainable = [not w.path.endswith(("moving_mean", "moving_variance")) for w in model.weights]
-    out["max_moved"] = max(float(np.max(np.abs(a - b)))
-                           for a, b, t in zip(weights["one_device"], initial, trainable) if t)
+        trainable = [not w.path.endswith(("moving_mean", "moving_variance")) for w in model.weights]
+        weights[name] = np.concatenate([np.asarray(w, np.float64).ravel()
+                                        for w, t in zip(model.get_weights(), trainable) if t])
+    start = np.concatenate([np.asarray(w, np.float64).ravel()
+                            for w, t in zip(initial, trainable) if t])
+    update = weights["one_device"] - start
+    out["replicas"] = distribute.num_replicas(mirrored)
+    out["moved"] = float(np.linalg.norm(update))
+    for name in ("mirrored", "mirrored_per_replica_bn"):
+        out[name + "_gap"] = float(np.linalg.norm(weights[name] - weights["one_device"])
+                                   / np.linalg.norm(update))
 
-    # Through training.train: resume under mirrored, and a batch the replicas cannot split.
-    mirrored = strategies["mirrored"]
-    model_dir = tempfile.mkdtemp()
+    # Through training.train: a global batch the replicas cannot split is refused before any
+    # data is read. (Resuming under a mirrored strategy: test_multi_worker_mirrored_two_processes.)
     run = training.TrainConfig(dataset="synthetic", synthetic_examples=32, synthetic_classes=C,
-                               alpha=0.25, image_size=32, batch_size=8, train_steps=2,
-                               mode="train", model_dir=model_dir, verbose=0,
+                               alpha=0.25, image_size=32, batch_size=7, train_steps=1,
+                               mode="train", model_dir=tempfile.mkdtemp(), verbose=0,
                                distribution_strategy="mirrored")
-    first = training.train(run, strategy=mirrored, log=quiet)
-    run.train_steps = 4
-    second = training.train(run, strategy=mirrored, log=quiet)
-    out["resume"] = [first["start_step"], first["final_step"], second["start_step"],
-                     second["final_step"]]
-    run.batch_size, run.train_steps = 7, 6
     try:
         training.train(run, strategy=mirrored, log=quiet)
         out["odd_batch"] = "trained"
@@ -266,23 +273,31 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_mirrored_two_cpus_equals_one_device_and_resumes():
+@pytest.mark.slow
+def test_mirrored_two_cpus_equals_one_device():
+    """Two replicas with synchronized batch norm train as one device on the same global batch.
+
+    Oracle: the one-device run. How close "equal" is cannot come from float32 epsilon alone:
+    a ReLU6 input that lies within rounding of 0 or 6 takes the other side of the kink when
+    the sums run in another order, and its whole gradient flips (at a 1x1 map of 16 examples,
+    one such element moved the update by ~10% on an AVX2 machine, by nothing on an AVX-512
+    one). So the bound comes from the known-wrong variant, run here side by side: per-replica
+    batch norm changes the update by more than its own size (~140%). Equal means a gap under
+    a tenth of that variant's, an order of magnitude from both.
+    """
     start = time.time()
     result = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT], capture_output=True,
                             text=True, timeout=240, cwd=REPO_ROOT, env=_env())
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, result.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT "):])
-    print(f"mirrored vs one_device: max |weight difference| {out['max_diff']:.3g} after "
-          f"3 steps (largest change of a trainable weight {out['max_moved']:.3g}); "
-          f"{time.time() - start:.0f} s")
+    print(f"mirrored vs one_device after 2 steps, |difference| / |update|: synchronized batch "
+          f"norm {out['mirrored_gap']:.3g}, per-replica batch norm "
+          f"{out['mirrored_per_replica_bn_gap']:.3g}; {time.time() - start:.0f} s")
     assert out["replicas"] == 2
-    assert out["one_device_steps"] == out["mirrored_steps"] == 3
-    assert out["max_moved"] > 5e-5                      # the weights did change
-    # Rounding only (measured ~1e-6); per-replica batch norm statistics would give ~3e-4, the
-    # size of the change itself.
-    assert out["max_diff"] < 0.05 * out["max_moved"]
-    assert out["resume"] == [0, 2, 2, 4]
+    assert out["one_device_steps"] == out["mirrored_steps"] == 2
+    assert out["moved"] > 0                       # the gaps are relative to a real update
+    assert out["mirrored_gap"] < 0.1 * out["mirrored_per_replica_bn_gap"]
     assert re.fullmatch(r"batch_size \(the global batch\) must be divisible by the 2 replicas, "
                         r"e\.g\. 6 or 8\. Received: batch_size=7", out["odd_batch"])
 
@@ -330,6 +345,7 @@ def _run_workers(args, tmp_dirs, limit):
             os.remove(log.name)
 
 
+@pytest.mark.slow
 def test_multi_worker_mirrored_two_processes(tmp_path):
     import keras
     from mobilenet_tf import training
@@ -372,15 +388,27 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
         assert "Resuming at step 2 of 3" in output, output[-3000:]
     summary = json.loads((model_dir / "summary.json").read_text())
     assert (summary["start_step"], summary["final_step"]) == (2, 3)
-    assert summary["num_validation"] == 6 and 0 <= summary["final_top5"] <= 1
+    assert summary["num_validation"] == 6
     assert os.listdir(tmp_dirs[1]) == [] and os.listdir(tmp_dirs[0]) == []
     _, _, path, _ = training.restore_run(str(model_dir), log=lambda *a: None)
     assert path.endswith("ckpt-3")
+    # The distributed validation scored the final weights on all 6 images (a partial batch,
+    # uneven across the workers): the chief's model.keras scored here on one device gives the
+    # same counts and the same loss up to float32 rounding.
+    from mobilenet_tf import datasets
+    data = datasets.load_dataset("synthetic", image_size=32, synthetic_examples=64,
+                                 synthetic_classes=5, log=lambda *a: None)
+    (images, labels), = datasets.eval_input(data, batch_size=6, image_size=32).as_numpy_iterator()
+    top1, top5, loss, bound = oracles.validation_scores(
+        keras.models.load_model(model_dir / "model.keras"), images, labels, 4e-5)
+    assert (round(summary["final_top1"] * 6), round(summary["final_top5"] * 6)) == (top1, top5)
+    assert abs(summary["final_loss"] - loss) <= bound, (summary["final_loss"], loss, bound)
     print(f"multi-worker: 2 steps in {first:.0f} s, resumed 1 step in {second:.0f} s")
 
 
 # --- mixed precision ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mixed, compute", [("bfloat16", "bfloat16"), ("float16", "float16")])
 def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path, mixed, compute):
     import keras
@@ -408,7 +436,7 @@ def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path,
     assert logits_model(x).dtype == compute
     output = model(x)
     assert output.dtype == "float32"
-    assert float(tf.reduce_sum(output[0])) == pytest.approx(1.0, abs=1e-5)
+    assert abs(float(tf.reduce_sum(output[0])) - 1.0) <= numerics.softmax_sum_bound(5)
     loss = model.compute_loss(x, y, output)
     assert loss.dtype == "float32" and np.isfinite(float(loss))
     assert all(str(getattr(v, "dtype", "float32")) in ("float32", "int64")
@@ -420,5 +448,9 @@ def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path,
     assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
     assert all(v.dtype == "float32" for v in saved.weights)
     assert saved(x).dtype == "float32"
-    trained = summary["model"]
-    np.testing.assert_allclose(saved(x, training=False), trained(x, training=False), atol=0.05)
+    # The saved float32 model holds exactly the trained float32 variables (weights and batch
+    # norm statistics); only the compute dtype differs.
+    trained = {v.path: np.asarray(v) for v in summary["model"].weights}
+    assert {v.path: np.asarray(v) for v in saved.weights}.keys() == trained.keys()
+    for v in saved.weights:
+        np.testing.assert_array_equal(np.asarray(v), trained[v.path], err_msg=v.path)
