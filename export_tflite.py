@@ -10,8 +10,13 @@ Keras model with the LiteRT interpreter on validation images and prints one tabl
 (``--noverify`` skips it); only then writes ``--output``, the labels beside it
 (``<output name>_labels.txt``, one class per line in output order) and, with
 ``--saved_model_dir``, a TensorFlow SavedModel. Every file is written to a temporary
-name in its folder and renamed, so a failed or refused export leaves nothing behind.
-A bad flag is one line on stderr and exit status 2; a failed export one line and 1.
+name in its folder and renamed, so a failed, refused or interrupted export leaves nothing
+behind (and the temporaries of a killed one are removed by the next export to that name).
+
+Exit status (README "Exit status"): 0 written; 2 input refused before any work (a bad flag,
+a missing or damaged model or weights file, an output path that cannot be written, missing
+calibration data, an offline download), one line on stderr; 1 the export failed (its
+verification disagrees with the Keras model too often); 130 / 143 interrupted.
 """
 
 import os
@@ -21,10 +26,10 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from mobilenet_tf import errors
 from mobilenet_tf import fileio
+from mobilenet_tf import runtime
 from mobilenet_tf import train_options
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FLAGS = flags.FLAGS
 QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")   # = mobilenet_tf.export.QUANTIZATIONS
@@ -109,11 +114,9 @@ def _output_ok(value):
         return True
     if not value.endswith(".tflite"):
         raise flags.ValidationError(f"must be a .tflite file name. Received: --output={value}")
-    directory = os.path.dirname(os.path.abspath(value))
-    if not os.path.isdir(directory):
-        raise flags.ValidationError(f"folder {directory} does not exist. Received: --output={value}")
-    if os.path.isdir(value):
-        raise flags.ValidationError(f"is a folder. Received: --output={value}")
+    problem = fileio.file_problem(value)
+    if problem:
+        raise flags.ValidationError(f"{problem}. Received: --output={value}")
     return True
 
 
@@ -124,11 +127,10 @@ def _saved_model_dir_ok(value):
     if value is None:
         return True
     parent = os.path.dirname(os.path.abspath(value))
-    if not os.path.isdir(parent):
-        raise flags.ValidationError(f"folder {parent} does not exist. Received: "
-                                    f"--saved_model_dir={value}")
-    if os.path.exists(value) and not os.path.isdir(value):
-        raise flags.ValidationError(f"is a file, not a folder. Received: --saved_model_dir={value}")
+    problem = fileio.folder_problem(value) or (None if os.path.isdir(parent) else
+                                               f"folder {parent} does not exist")
+    if problem:
+        raise flags.ValidationError(f"{problem}. Received: --saved_model_dir={value}")
     return True
 
 
@@ -212,6 +214,7 @@ def _labels_for_model(loaded, num_classes):
 
 
 def _export():
+    runtime.import_tensorflow()
     from mobilenet_tf import export
     model, class_names, description = _build_model()
     size = export.model_image_size(model)
@@ -273,14 +276,11 @@ def main(argv):
     if len(argv) > 1:
         sys.stderr.write(f"export_tflite.py: error: unexpected arguments {argv[1:]} "
                          "(flags start with --)\n")
-        return 2
+        return errors.EXIT_REFUSED
     logging.set_verbosity(logging.WARNING)
-    try:
-        return _export()
-    except ValueError as e:   # ExportError, WeightsError, DatasetError, TFLiteError, ImageError
-        sys.stderr.write(f"export_tflite.py: error: {' '.join(str(e).split())}\n")
-        return 1
+    return runtime.run_command("export_tflite.py", _export)
 
 
 if __name__ == "__main__":
+    runtime.exit_on_early_signals("export_tflite.py")
     app.run(main, flags_parser=_parse_flags)

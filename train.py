@@ -10,14 +10,20 @@
       python train.py --flagfile=... --distribution_strategy=multi_worker_mirrored
   python train.py --flagfile=... --mixed_precision=bfloat16             # or float16 (loss scaling)
 
-Re-running a command continues from the newest checkpoint in --model_dir.
-Flags are checked before TensorFlow is imported; a bad flag is one line on
-stderr naming the flag and its value, exit status 2. Everything else is in
-``mobilenet_tf.training`` (see its docstring for the recipe's details),
-``mobilenet_tf.distribute`` and ``mobilenet_tf.precision``.
+Re-running a command continues from the newest checkpoint in --model_dir (a
+finished run is left unchanged). Ctrl-C (SIGINT) or SIGTERM saves a checkpoint
+at the current step and exits 130 / 143; a second one exits at once.
+
+Exit status (README "Exit status"): 0 done; 2 input refused before any work (a bad
+flag, missing data, unusable weights, a --model_dir that cannot hold the run),
+one line on stderr naming the value; 1 a failure during training (a non-finite
+loss); 130 / 143 interrupted. Flags are checked before TensorFlow is imported.
+Everything else is in ``mobilenet_tf.training`` (see its docstring for the
+recipe's details), ``mobilenet_tf.distribute`` and ``mobilenet_tf.precision``.
 """
 
 import os
+import signal
 import sys
 
 from absl import app
@@ -25,7 +31,10 @@ from absl import flags
 from absl import logging
 
 from mobilenet_tf import distribute
+from mobilenet_tf import errors
+from mobilenet_tf import fileio
 from mobilenet_tf import precision
+from mobilenet_tf import runtime
 from mobilenet_tf import train_options
 
 FLAGS = flags.FLAGS
@@ -82,8 +91,9 @@ flags.DEFINE_enum("mode", "train_and_eval", list(train_options.MODES),
                   "train; eval (top-1/top-5 of the newest checkpoint in --model_dir); "
                   "train_and_eval (validation after each epoch and at the end).")
 flags.DEFINE_string("model_dir", None,
-                    "Checkpoints, TensorBoard logs, model.keras and summary.json. Default: "
-                    "runs/<dataset>_mobilenet_v1_<alpha>_<image_size>.")
+                    "Checkpoints, TensorBoard logs, model.keras and summary.json; created when "
+                    "training starts. Default: runs/<dataset>_mobilenet_v1_<alpha>_<image_size>.")
+flags.register_validator("model_dir", lambda v: v is None or _check(_folder_ok, v))
 flags.DEFINE_integer("batch_size", 256, "Global batch size.", lower_bound=1)
 flags.DEFINE_integer("epochs", 100, "Training epochs.", lower_bound=1)
 flags.DEFINE_integer("train_steps", None, "Training steps (overrides --epochs).", lower_bound=1)
@@ -164,8 +174,15 @@ flags.DEFINE_integer("checkpoint_every_steps", 0,
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
 flags.DEFINE_integer("log_every_steps", 100, "TensorBoard step scalars every N steps (0: off).",
                      lower_bound=0)
-flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 a line per epoch.",
+flags.DEFINE_integer("verbose", None, "Keras verbosity: 0 silent, 1 progress bar, 2 a line per "
+                     "epoch. Default: 1 on a terminal, 2 when the output is redirected.",
                      lower_bound=0, upper_bound=2)
+
+
+def _folder_ok(path):
+    problem = fileio.folder_problem(path)
+    if problem:
+        raise ValueError(problem)
 
 
 def _check(check, value):
@@ -196,6 +213,7 @@ def _config():
     values = {name: FLAGS[name].value for name in names if name in FLAGS}
     values["model_dir"] = model_dir
     values["folder_formats"] = tuple(FLAGS.folder_formats)
+    values["verbose"] = runtime.progress_verbosity(FLAGS.verbose)
     config = training.TrainConfig(**values)
     if FLAGS.mode == "eval":
         # Only what was given explicitly overrides the run's saved settings.
@@ -207,25 +225,33 @@ def _config():
     return config
 
 
-def main(argv):
-    if len(argv) > 1:
-        sys.stderr.write(f"train.py: error: unexpected arguments {argv[1:]} (flags start with --)\n")
-        return 2
+def _run(stop):
+    runtime.import_tensorflow()
     logging.set_verbosity(logging.ERROR)   # tfds and TF chatter; errors still show
-    from mobilenet_tf import datasets
     from mobilenet_tf import training
-    from mobilenet_tf import weights
-    try:
-        config = _config()
-        if config.mode == "eval":
-            training.evaluate(config)
-        else:
-            training.train(config)
-    except (datasets.DatasetError, training.TrainingError, weights.WeightsError, ValueError) as e:
-        sys.stderr.write(f"train.py: error: {' '.join(str(e).split())}\n")
-        return 1
+    config = _config()
+    if config.mode == "eval":
+        training.evaluate(config)
+    else:
+        training.train(config, stop=stop)
     return 0
 
 
+def main(argv):
+    if len(argv) > 1:
+        sys.stderr.write(f"train.py: error: unexpected arguments {argv[1:]} (flags start with --)\n")
+        return errors.EXIT_REFUSED
+    stop = runtime.StopRequest()
+
+    def on_signal(signum):
+        if not stop.active:               # nothing trained yet: nothing to save
+            raise errors.Interrupted(signum)
+        stop.request(signum)
+        sys.stderr.write(f"train.py: stopping after this step ({signal.Signals(signum).name}; "
+                         "again to quit at once)\n")
+    return runtime.run_command("train.py", lambda: _run(stop), on_signal)
+
+
 if __name__ == "__main__":
+    runtime.exit_on_early_signals("train.py")
     app.run(main, flags_parser=_parse_flags)

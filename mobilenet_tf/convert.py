@@ -9,12 +9,11 @@ weights only. The file is written to a temporary name in the same folder and
 renamed, so an interrupted run leaves nothing half-written.
 """
 
-import argparse
-import os
 import sys
 
 from mobilenet_tf import fileio
 from mobilenet_tf import predict
+from mobilenet_tf import runtime
 
 __all__ = ["convert", "save_atomically", "main"]
 
@@ -40,7 +39,7 @@ def convert(source, output, *, alpha, image_size, classes=None, include_top=True
 
 def main(argv=None):
     from mobilenet_tf.weights import CHECKPOINT_WEIGHTS
-    parser = argparse.ArgumentParser(
+    parser = runtime.ArgumentParser(
         prog="python -m mobilenet_tf.convert",
         description="Convert a TF-slim checkpoint or Keras 2 .h5 file to a .keras model file.")
     parser.add_argument("--from", dest="source", required=True,
@@ -59,11 +58,16 @@ def main(argv=None):
                              "shadows), 'raw', or 'auto' (default: the averages when present)")
     parser.add_argument("--output", required=True, help="output .keras (or .weights.h5) file")
     args = parser.parse_args(argv)
+    return runtime.run_command("python -m mobilenet_tf.convert", lambda: _run(args, parser))
+
+
+def _run(args, parser):
     if not args.output.endswith((".keras", ".weights.h5")):
         parser.error(f"--output must end in .keras or .weights.h5. Received: --output={args.output}")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
-        parser.error(f"--output: no such folder: {os.path.dirname(os.path.abspath(args.output))}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    problem = fileio.file_problem(args.output)
+    if problem:
+        parser.error(f"--output: {problem}")
+    runtime.import_tensorflow()
     try:
         model = convert(args.source, args.output, alpha=args.alpha, image_size=args.image_size,
                         classes=args.classes, include_top=args.include_top == "true",

@@ -30,6 +30,7 @@ import dataclasses
 import sys
 
 from mobilenet_tf import architecture
+from mobilenet_tf import runtime
 from mobilenet_tf import validation
 
 __all__ = ["LayerCost", "Costs", "count", "layer_costs", "CATEGORY_ORDER", "main"]
@@ -169,8 +170,8 @@ def count(alpha=1.0, image_size=224, depth_multiplier=1, min_depth=8, conv_defs=
     Args:
       alpha: width multiplier α (TF-slim's ``depth_multiplier``): channels of
         every layer are ``max(int(c * alpha), min_depth)``.
-      image_size: input resolution, an int or ``(height, width)``; the
-        resolution multiplier is ρ = image_size / 224.
+      image_size: input resolution, an int or ``(height, width)``, each at least 32
+        (what ``MobileNetV1`` builds); the resolution multiplier is ρ = image_size / 224.
       depth_multiplier: depthwise channel multiplier (Keras' meaning), default 1.
       min_depth: lower bound on channels at small α (TF-slim's ``min_depth``).
       conv_defs: the architecture table, or one of "mobilenet_v1",
@@ -192,7 +193,7 @@ def count(alpha=1.0, image_size=224, depth_multiplier=1, min_depth=8, conv_defs=
     output_stride = validation.check_output_stride(output_stride)
     conv_defs = validation.check_conv_defs(conv_defs)
     classes = validation.check_classes(classes)
-    size = validation.check_image_size(image_size, min_size=1)
+    size = validation.check_image_size(image_size)      # what the builder accepts: >= 32
     layers = architecture.plan(conv_defs, alpha=alpha, depth_multiplier=depth_multiplier,
                                min_depth=min_depth, output_stride=output_stride,
                                input_size=size, in_channels=in_channels)
@@ -251,7 +252,7 @@ def _parse_size(text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = runtime.ArgumentParser(
         prog="python -m mobilenet_tf.costs",
         description="Print the paper's Table 1 (per-layer Mult-Adds and parameters) and Table 2 "
                     "(share by layer type) for one MobileNetV1 configuration.")

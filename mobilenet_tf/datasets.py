@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from mobilenet_tf import images
 from mobilenet_tf import preprocessing
+from mobilenet_tf.errors import InputError
 from mobilenet_tf.train_options import DEFAULT_FOLDER_FORMATS, FOLDER_FORMATS, parse_dataset_spec
 
 __all__ = ["DatasetError", "ImageDataset", "parse_dataset_spec", "load_dataset", "scan_folder",
@@ -49,8 +50,8 @@ _FOLDER_VAL_NAMES = ("val", "validation")
 _AUTOTUNE = tf.data.AUTOTUNE
 
 
-class DatasetError(ValueError):
-    """The data named by a dataset spec is missing or unusable. One-line message."""
+class DatasetError(InputError):
+    """The data named by a dataset spec is missing or unusable. One-line message (exit 2)."""
 
 
 @dataclasses.dataclass

@@ -56,6 +56,8 @@ import os
 import shutil
 import tempfile
 
+from mobilenet_tf.errors import InputError
+
 __all__ = ["STRATEGIES", "PARAMETER_SERVER_UNSUPPORTED", "DistributionError", "ClusterTask",
            "parse_tf_config", "check_options", "create_strategy", "num_replicas", "is_chief",
            "task_of", "per_replica_batch_size", "write_dir", "input_shards",
@@ -70,7 +72,7 @@ WORKER_TEMP_PREFIX = "mobilenet_tf_worker_"
 _CLUSTER_JOBS = ("chief", "worker")       # what MultiWorkerMirroredStrategy trains with
 
 
-class DistributionError(ValueError):
+class DistributionError(InputError):
     """A bad strategy / cluster / batch combination. One-line message, raised before training."""
 
 
@@ -274,11 +276,11 @@ def per_replica_batch_size(batch_size, replicas):
 def write_dir(model_dir, chief, task_index=None):
     """Yields where this process writes: ``model_dir`` for the chief, else a fresh temporary dir.
 
-    A non-chief worker's directory (under the system temp dir, prefix
-    :data:`WORKER_TEMP_PREFIX`) is removed on exit, also when training fails.
+    The chief's ``model_dir`` is not created here (training creates it once it starts, so a
+    refused run leaves nothing). A non-chief worker's directory (under the system temp dir,
+    prefix :data:`WORKER_TEMP_PREFIX`) is removed on exit, also when training fails.
     """
     if chief:
-        os.makedirs(model_dir, exist_ok=True)
         yield model_dir
         return
     tag = f"{task_index}_" if task_index is not None else ""

@@ -17,12 +17,12 @@ Files that are not images are reported by name and skipped; the exit status is
 then 1.
 """
 
-import argparse
 import csv
 import os
 import sys
 
 from mobilenet_tf import predict
+from mobilenet_tf import runtime
 
 __all__ = ["LabelledImages", "read_labelled_folder", "evaluate_batches", "main"]
 
@@ -143,7 +143,9 @@ def evaluate_batches(model, batches, num_examples, *, progress=True):
     offset = imagenet.label_offset(model.output_shape[-1])
     bar = None
     if progress:
-        bar = keras.utils.Progbar(num_examples, unit_name="image", stateful_metrics=["top1", "top5"])
+        # A live bar on a terminal; redirected, one plain line at the end.
+        bar = keras.utils.Progbar(num_examples, unit_name="image", stateful_metrics=["top1", "top5"],
+                                  verbose=runtime.progress_verbosity())
     top1 = top5 = count = seen = 0
     for x, y, files in batches:
         seen += files
@@ -162,7 +164,7 @@ def evaluate_batches(model, batches, num_examples, *, progress=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = runtime.ArgumentParser(
         prog="python -m mobilenet_tf.evaluate",
         description="Top-1 and top-5 ImageNet accuracy over a labelled image set.")
     predict.add_model_arguments(parser)
@@ -174,7 +176,11 @@ def main(argv=None):
     parser.add_argument("--limit", type=predict._positive_int, default=None,
                         help="score only the first N images (folders only)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return runtime.run_command("python -m mobilenet_tf.evaluate", lambda: _run(args, parser))
+
+
+def _run(args, parser):
+    runtime.import_tensorflow()
     errors = []
     if not args.images.startswith(TFDS_PREFIX):
         try:

@@ -44,9 +44,12 @@ import warnings
 import numpy as np
 
 from mobilenet_tf import imagenet
+from mobilenet_tf import runtime
+from mobilenet_tf.errors import InputError, WeightsError, WorkError
 
 __all__ = ["QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT", "DEFAULT_NUM_CALIBRATION_IMAGES",
            "VERIFY_BATCH_SIZE", "SIGNATURE_KEY", "INPUT_NAME", "OUTPUT_NAME", "ExportError",
+           "ModelFileError", "VerificationError",
            "model_image_size", "resolve_io_types", "serving_archive", "convert", "label_names",
            "Verification", "verify", "check_agreement", "LoadedImages", "load_images",
            "to_unit_range", "load_model", "MODEL_FILE", "SUMMARY_FILE"]
@@ -69,8 +72,16 @@ MODEL_FILE = "model.keras"      # what train.py saves in its --model_dir
 SUMMARY_FILE = "summary.json"   # train.py's run summary (may hold "class_names")
 
 
-class ExportError(ValueError):
-    """An export that cannot be done as asked. One-line message."""
+class ExportError(InputError):
+    """An export that cannot be done as asked. One-line message (exit 2)."""
+
+
+class ModelFileError(ExportError, WeightsError):
+    """A ``.keras`` file that is damaged, truncated or not a Keras model (exit 2)."""
+
+
+class VerificationError(WorkError, ExportError):
+    """The converted file disagrees with the Keras model more than allowed (exit 1)."""
 
 
 def model_image_size(model):
@@ -222,8 +233,9 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = getattr(tf, _TF_TYPES[input_type])
             converter.inference_output_type = getattr(tf, _TF_TYPES[output_type])
-        with warnings.catch_warnings():
-            # The converter's calibrator still uses tf.lite.Interpreter internally.
+        with warnings.catch_warnings(), runtime.quiet_native_stderr():
+            # The converter's calibrator still uses tf.lite.Interpreter internally; its C++
+            # prints "fully_quantize: 0, inference_type: 6, ..." (errors still raise).
             warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
             content = converter.convert()
     finally:
@@ -271,7 +283,8 @@ def load_model(path):
     """``(keras model, class names or None)`` from a ``.keras`` file or a ``train.py`` model
     dir (its ``model.keras``; class names from its ``summary.json`` when recorded there).
 
-    Raises ExportError (one line) for a missing path or a file that is not a ``.keras`` model.
+    Raises ExportError (one line) for a missing path, ModelFileError (an ExportError and a
+    WeightsError) for a file that is damaged or not a ``.keras`` model.
     """
     import json
     import zipfile
@@ -291,14 +304,25 @@ def load_model(path):
                 class_names = None
     elif not os.path.exists(path):
         raise ExportError(f"no such model file or train.py model dir: {path}")
-    if not zipfile.is_zipfile(path) or "config.json" not in zipfile.ZipFile(path).namelist():
-        raise ExportError(f"{path} is not a Keras .keras model file (a zip with config.json; for "
-                          "a .h5 weights file or a TF-slim checkpoint use --weights)")
+    try:
+        with open(path, "rb") as f:
+            is_zip = f.read(4) == b"PK\x03\x04"
+        names = zipfile.ZipFile(path).namelist() if zipfile.is_zipfile(path) else None
+    except (OSError, zipfile.BadZipFile) as e:
+        raise ModelFileError(f"{path} cannot be read ({type(e).__name__}: {e})") from None
+    if names is None and is_zip:
+        raise ModelFileError(f"{path} is damaged or truncated: it starts like a .keras zip "
+                             "archive but its table of contents is missing")
+    if names is None or "config.json" not in names:
+        raise ModelFileError(f"{path} is not a Keras .keras model file (a zip with config.json; "
+                             "for a .h5 weights file or a TF-slim checkpoint use --weights)")
     import keras
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises several types for a damaged or foreign file
-        raise ExportError(f"cannot load {path}: {' '.join(str(e).split())[:300]}") from None
+        reason = " ".join(str(e).split())[:300]
+        raise ModelFileError(f"{path} is damaged or cannot be loaded by Keras "
+                             f"({type(e).__name__}: {reason})") from None
     return model, class_names
 
 
@@ -393,10 +417,10 @@ def verify(content, model, images, labels=None, *, quantization="", num_threads=
 
 
 def check_agreement(verification, minimum):
-    """ExportError (one line) when the top-1 agreement is below `minimum` (a fraction)."""
+    """VerificationError (one line) when the top-1 agreement is below `minimum` (a fraction)."""
     if verification.top1_agreement < minimum:
         v = verification
-        raise ExportError(
+        raise VerificationError(
             f"the {v.quantization} export agrees with the Keras model on the top-1 class of only "
             f"{round(v.top1_agreement * v.num_images)}/{v.num_images} images "
             f"({v.top1_agreement:.1%}), below min_top1_agreement={minimum:g}")

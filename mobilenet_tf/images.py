@@ -7,6 +7,8 @@ decodes. The format is read from the file's first bytes, not its name.
 
 import os
 
+from mobilenet_tf.errors import InputError
+
 __all__ = ["ImageError", "IMAGE_EXTENSIONS", "sniff_format", "check_image_file", "load_image",
            "list_image_files"]
 
@@ -16,7 +18,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 _EXTENSION_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".gif": "gif", ".bmp": "bmp"}
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """A file that is missing, not an image, or cannot be decoded. One-line message."""
 
 

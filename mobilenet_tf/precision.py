@@ -26,6 +26,8 @@ This module reads no flags, and imports Keras only when a function needs it
 
 import contextlib
 
+from mobilenet_tf.errors import InputError
+
 __all__ = ["MIXED_PRECISION", "POLICY_NAMES", "policy_name", "policy_scope", "build_with_policy",
            "with_loss_scaling", "float32_copy", "FLOAT32_LAYERS"]
 
@@ -37,7 +39,7 @@ FLOAT32_LAYERS = ("Predictions",)        # softmax in float32 (Keras' mixed-prec
 def policy_name(mixed_precision):
     """The Keras dtype policy name of a ``--mixed_precision`` value. ValueError (one line) if unknown."""
     if mixed_precision not in POLICY_NAMES:
-        raise ValueError(f"`mixed_precision` must be one of {', '.join(MIXED_PRECISION)}. "
+        raise InputError(f"`mixed_precision` must be one of {', '.join(MIXED_PRECISION)}. "
                          f"Received: mixed_precision={mixed_precision!r}")
     return POLICY_NAMES[mixed_precision]
 

@@ -14,8 +14,9 @@ The model-building options here are shared with ``mobilenet_tf.evaluate``.
 """
 
 import argparse
-import os
 import sys
+
+from mobilenet_tf import runtime
 
 __all__ = ["add_model_arguments", "build_model", "classify_files", "main"]
 
@@ -131,7 +132,7 @@ def classify_files(model, paths, *, image_size, preprocessing="resize", top=5, b
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = runtime.ArgumentParser(
         prog="python -m mobilenet_tf.predict",
         description="Print the top ImageNet classes of each image file.")
     add_model_arguments(parser)
@@ -143,7 +144,11 @@ def main(argv=None):
                              "<model>_labels.txt written beside it, else ImageNet's")
     parser.add_argument("files", nargs="+", help="image files (JPEG, PNG, GIF, BMP)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return runtime.run_command("python -m mobilenet_tf.predict", lambda: _run(args, parser))
+
+
+def _run(args, parser):
+    runtime.import_tensorflow()
     if args.model is not None:  # the .tflite runner has the Keras call interface used below
         from mobilenet_tf import tflite
         try:

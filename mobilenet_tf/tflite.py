@@ -25,8 +25,10 @@ import time
 import numpy as np
 
 from mobilenet_tf import imagenet
+from mobilenet_tf import runtime
+from mobilenet_tf.errors import InputError, WeightsError
 
-__all__ = ["TFLiteError", "TFLiteClassifier", "is_tflite_file", "read_tflite", "op_weight_types",
+__all__ = ["TFLiteError", "DamagedTFLiteError", "TFLiteClassifier", "is_tflite_file", "read_tflite", "op_weight_types",
            "INPUT_KINDS", "WEIGHT_OPS"]
 
 INPUT_KINDS = ("float", "raw_rgb", "quantized")
@@ -36,8 +38,13 @@ _TFLITE_IDENTIFIER = b"TFL3"  # the flatbuffer file identifier, bytes 4..8 of ev
 _RAW_RGB_TOLERANCE = 0.02     # |real(0) + 1| and |real(255) - 1| of a raw-RGB uint8 input
 
 
-class TFLiteError(ValueError):
+class TFLiteError(InputError):
     """A file that is not a usable TFLite image classifier. One-line message."""
+
+
+class DamagedTFLiteError(TFLiteError, WeightsError):
+    """A ``.tflite`` file that LiteRT cannot load (cut short, overwritten): a TFLiteError, and
+    a WeightsError like every damaged weights file."""
 
 
 def is_tflite_file(path):
@@ -63,12 +70,18 @@ def read_tflite(path):
     return content
 
 
-def _interpreter(content, num_threads=None, delegates=True):
+def _interpreter(content, num_threads=None, delegates=True, source="<bytes>"):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
     resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = Interpreter(model_content=content, num_threads=num_threads,
-                              experimental_op_resolver_type=resolver)
-    interpreter.allocate_tensors()
+    try:
+        with runtime.quiet_native_stderr():   # "INFO: Created TensorFlow Lite XNNPACK delegate"
+            interpreter = Interpreter(model_content=content, num_threads=num_threads,
+                                      experimental_op_resolver_type=resolver)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as e:   # LiteRT's flatbuffer verifier and allocation
+        reason = " ".join(str(e).split())[:200]
+        raise DamagedTFLiteError(f"{source} is damaged or truncated: LiteRT cannot load it "
+                          f"({reason})") from None
     return interpreter
 
 
@@ -115,7 +128,7 @@ class TFLiteClassifier:
             self.source = os.fspath(model)
         self.content = content
         self.num_threads = num_threads
-        self._interpreter = _interpreter(content, num_threads)
+        self._interpreter = _interpreter(content, num_threads, source=self.source)
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:

@@ -9,6 +9,7 @@ import os
 import re
 
 from mobilenet_tf import architecture
+from mobilenet_tf.errors import InputError
 
 __all__ = ["OPTIMIZERS", "MODES", "ARCHITECTURES", "FOLDER_FORMATS", "DEFAULT_FOLDER_FORMATS",
            "parse_dataset_spec"]
@@ -24,21 +25,21 @@ _TFDS_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.\-]+)?(:[0-9.*]+)?$")
 def parse_dataset_spec(spec):
     """``'synthetic'`` -> ('synthetic', None); ``'folder:P'`` -> ('folder', P); a tfds name -> ('tfds', name).
 
-    Checks the form only, not whether the data exists. Raises ValueError (one line).
+    Checks the form only, not whether the data exists. Raises InputError (a ValueError, one line).
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError("dataset must be a tfds name (tf_flowers, imagenet2012, ...), 'folder:PATH' "
+        raise InputError("dataset must be a tfds name (tf_flowers, imagenet2012, ...), 'folder:PATH' "
                          f"or 'synthetic'. Received: dataset={spec!r}")
     if spec == "synthetic":
         return "synthetic", None
     if spec.startswith("folder:"):
         path = spec[len("folder:"):]
         if not path.strip():
-            raise ValueError("dataset 'folder:PATH' needs the path of a folder of class sub-folders. "
+            raise InputError("dataset 'folder:PATH' needs the path of a folder of class sub-folders. "
                              f"Received: dataset={spec!r}")
         return "folder", os.path.expanduser(path)
     if not _TFDS_NAME.match(spec):
-        raise ValueError("dataset must be a tfds name (lower case, e.g. tf_flowers or "
+        raise InputError("dataset must be a tfds name (lower case, e.g. tf_flowers or "
                          "imagenet2012:5.1.0), 'folder:PATH' or 'synthetic'. Received: "
                          f"dataset={spec!r}")
     return "tfds", spec

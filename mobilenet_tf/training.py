@@ -66,10 +66,12 @@ import tensorflow as tf
 
 from mobilenet_tf import datasets
 from mobilenet_tf import distribute
+from mobilenet_tf import errors
 from mobilenet_tf import fileio
 from mobilenet_tf import model as model_lib
 from mobilenet_tf import precision
 from mobilenet_tf import preprocessing
+from mobilenet_tf.errors import InputError
 from mobilenet_tf.train_options import ARCHITECTURES, MODES, OPTIMIZERS
 
 __all__ = ["TrainConfig", "TrainingError", "OPTIMIZERS", "MODES", "ARCHITECTURES",
@@ -91,7 +93,16 @@ _RUN_IDENTITY = ("dataset", "alpha", "image_size", "architecture", "optimizer", 
 
 
 class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss, model_dir of another run). One-line message."""
+    """Training cannot go on (a non-finite loss). One-line message (exit status 1)."""
+
+
+class RunFolderError(TrainingError, InputError):
+    """A ``model_dir`` that cannot hold this run: a file, under a file, not writable, or the
+    folder of a run with other settings. Raised before any work (exit status 2)."""
+
+
+class ConfigError(InputError):
+    """A TrainConfig field out of range. One line naming the field and value (exit status 2)."""
 
 
 @dataclasses.dataclass
@@ -155,7 +166,7 @@ class TrainConfig:
     def check(self):
         """Raises ValueError (one line naming the field and value) for a bad setting."""
         def fail(name, allowed):
-            raise ValueError(f"`{name}` must be {allowed}. Received: {name}={getattr(self, name)!r}")
+            raise ConfigError(f"`{name}` must be {allowed}. Received: {name}={getattr(self, name)!r}")
         datasets.parse_dataset_spec(self.dataset)
         if self.mode not in MODES:
             fail("mode", f"one of {MODES}")
@@ -196,8 +207,8 @@ class TrainConfig:
                                  tf_config=os.environ.get("TF_CONFIG"),
                                  mixed_precision=self.mixed_precision)
         if self.freeze_base and not self.init_weights:
-            raise ValueError("`freeze_base` needs `init_weights` (a frozen random base learns "
-                             "nothing). Received: freeze_base=True, init_weights=None")
+            raise ConfigError("`freeze_base` needs `init_weights` (a frozen random base learns "
+                              "nothing). Received: freeze_base=True, init_weights=None")
         return self
 
     def to_json(self):
@@ -445,8 +456,11 @@ def _save_model_atomically(model, path):
 
 
 def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise RunFolderError(f"{path} cannot be read: {errors.one_line(e)}") from None
 
 
 def _check_same_run(model_dir, identity):
@@ -456,7 +470,7 @@ def _check_same_run(model_dir, identity):
     saved = _read_json(path).get("identity", {})
     for key, value in identity.items():
         if key in saved and saved[key] != value:
-            raise TrainingError(
+            raise RunFolderError(
                 f"model_dir {model_dir} holds a run with {key}={saved[key]!r}, this run has "
                 f"{key}={value!r}: use another --model_dir or the same settings")
 
@@ -530,23 +544,32 @@ class _TensorBoardLogger(keras.callbacks.Callback):
 
 
 class _StepCallback(keras.callbacks.Callback):
-    """Non-finite loss guard, checkpoints, and images/s (progress bar, epoch logs, summary).
+    """Non-finite loss guard, checkpoints, stop requests, and images/s (progress bar, epoch
+    logs, summary).
 
     The loss is checked before anything is saved, so a non-finite step never
     reaches a checkpoint. Throughput counts the time of training steps (input
-    included, validation not), leaving out the first step of each ``fit`` call,
-    which traces and compiles the step function.
+    included, validation not), leaving out the run's first step, which traces
+    and compiles the step function (later ``fit`` calls reuse it). A stop
+    request is served after the step in progress: a checkpoint at that step,
+    then ``errors.Interrupted``. The checkpoint of an epoch's last step is saved
+    before its validation starts, while the model holds the raw weights (Keras
+    swaps the moving averages in for validation).
     """
 
-    def __init__(self, manager, checkpoint_every_steps, batch_size, optimizer):
+    def __init__(self, manager, checkpoint_every_steps, batch_size, optimizer, *, stop=None,
+                 total_steps=None):
         super().__init__()
         self.manager = manager
         self.every = checkpoint_every_steps
         self.batch_size = batch_size
         self.optimizer = optimizer
+        self.stop = stop
+        self.total_steps = total_steps
         self.last_saved = None
         self.seconds = 0.0
         self.steps = 0
+        self._first = True
 
     def _step(self):
         return int(self.optimizer.iterations.numpy())
@@ -556,8 +579,14 @@ class _StepCallback(keras.callbacks.Callback):
             self.manager.save(checkpoint_number=step)
             self.last_saved = step
 
-    def on_train_begin(self, logs=None):
-        self._first = True
+    def _serve_stop_request(self, save=True):
+        if self.stop is None or self.stop.signum is None:
+            return
+        step = self._step()
+        if save:
+            self.save(step)
+        raise errors.Interrupted(self.stop.signum, step, self.total_steps,
+                                 self.manager.latest_checkpoint)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_seconds, self._epoch_steps = 0.0, 0
@@ -586,15 +615,25 @@ class _StepCallback(keras.callbacks.Callback):
             logs["images_per_second"] = self._epoch_steps * self.batch_size / self._epoch_seconds
         if self.every and step % self.every == 0:
             self.save(step)
+        self._serve_stop_request()
+
+    def on_test_begin(self, logs=None):
+        self.save(self._step())      # validation inside fit(): raw weights, before any swap
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._serve_stop_request(save=False)      # saved in on_test_begin
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self._epoch_seconds > 0:
             logs["images_per_second"] = self._epoch_steps * self.batch_size / self._epoch_seconds
         self.save(self._step())
+        self._serve_stop_request()
 
     @property
     def images_per_second(self):
-        return self.steps * self.batch_size / self.seconds if self.seconds > 0 else 0.0
+        """Images per second of the timed steps; None when no step could be timed (a run of
+        one step has only the traced one)."""
+        return self.steps * self.batch_size / self.seconds if self.seconds > 0 else None
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -648,35 +687,42 @@ def _restore(checkpoint, manager, log, directory=None):
     return path
 
 
-def train(config, *, strategy=None, is_chief=None, log=print):
+def train(config, *, strategy=None, is_chief=None, log=print, stop=None):
     """Runs `config` (mode train or train_and_eval); returns the summary dict.
 
-    Resumes from the newest checkpoint in ``model_dir`` when there is one.
-    ``strategy``: a ``tf.distribute.Strategy`` (default: the one
+    Resumes from the newest checkpoint in ``model_dir`` when there is one; a run
+    that has already reached its last step changes nothing and returns its
+    recorded summary. ``model_dir`` is created only once training starts: a run
+    refused before (missing data, bad weights, a folder of another run) leaves
+    nothing behind. ``strategy``: a ``tf.distribute.Strategy`` (default: the one
     ``config.distribution_strategy`` names, created here); ``is_chief``:
     whether this process writes ``model_dir`` (default: from the strategy's
-    cluster, see ``distribute.is_chief``).
+    cluster, see ``distribute.is_chief``); ``stop``: a ``runtime.StopRequest``
+    (signals), served after the step in progress.
 
     Raises:
-      ValueError: bad config. datasets.DatasetError: data missing.
-      TrainingError: non-finite loss (naming the step), or a ``model_dir``
-        written by a run with other settings.
-      distribute.DistributionError: a bad strategy / cluster / batch
-        combination, before any data is read.
+      ValueError / errors.InputError: bad config, data missing, unusable weights,
+        a ``model_dir`` that is a file or belongs to a run with other settings, a
+        bad strategy / cluster / batch combination — all before any work.
+      TrainingError: non-finite loss (naming the step and the last good checkpoint).
+      errors.Interrupted: a stop request was served (a checkpoint at that step saved).
     """
     config.check()
     if config.mode == "eval":
         return evaluate(config, strategy=strategy, log=log)
     if not config.model_dir:
-        raise ValueError("`model_dir` is required for training. Received: model_dir=None")
+        raise ConfigError("`model_dir` is required for training. Received: model_dir=None")
+    problem = fileio.folder_problem(config.model_dir)
+    if problem:
+        raise RunFolderError(f"model_dir {problem}")
     strategy = strategy or distribute.create_strategy(config.distribution_strategy, tpu=config.tpu)
     chief = distribute.is_chief(strategy) if is_chief is None else is_chief
     distribute.per_replica_batch_size(config.batch_size, distribute.num_replicas(strategy))
     with distribute.write_dir(config.model_dir, chief, distribute.task_of(strategy)[1]) as write_dir:
-        return _train(config, strategy, chief, write_dir, log)
+        return _train(config, strategy, chief, write_dir, log, stop)
 
 
-def _train(config, strategy, is_chief, write_dir, log):
+def _train(config, strategy, is_chief, write_dir, log, stop):
     """The run of :func:`train`; a non-chief worker writes into ``write_dir`` (removed afterwards)."""
     replicas = distribute.num_replicas(strategy)
     data = _load_data(config, log)
@@ -688,9 +734,6 @@ def _train(config, strategy, is_chief, write_dir, log):
     identity["num_classes"] = data.num_classes
     identity["alpha"] = float(config.alpha)
     _check_same_run(config.model_dir, identity)
-    if is_chief:
-        atomic_write_text(os.path.join(write_dir, CONFIG_FILE),
-                          json.dumps({"identity": identity, "config": config.to_json()}, indent=1))
 
     spe = datasets.steps_per_epoch(data.num_train, config.batch_size)
     total_steps = config.train_steps or config.epochs * spe
@@ -725,10 +768,30 @@ def _train(config, strategy, is_chief, write_dir, log):
                                              max_to_keep=config.keep_checkpoints)
     restored = _restore(checkpoint, manager, log, restore_dir)
     start_step = int(optimizer.iterations.numpy())
+    segments = _segments(start_step, total_steps, spe)
+    summary_path = os.path.join(config.model_dir, SUMMARY_FILE)
+    if not segments and os.path.isfile(summary_path):
+        # A finished run: change nothing, report what it recorded.
+        log(f"Already trained: step {start_step} >= {total_steps}; {config.model_dir} is left "
+            "unchanged.")
+        if optimizer.use_ema:
+            optimizer.finalize_variable_values(model.trainable_variables)
+        summary = _read_json(summary_path)
+        summary["model"] = model
+        return summary
     if restored:
         log(f"Resuming at step {start_step} of {total_steps}.")
 
-    step_cb = _StepCallback(manager, config.checkpoint_every_steps, config.batch_size, optimizer)
+    # Everything is in place: the run folder appears now, and from here a stop request is
+    # served by a checkpoint (before: nothing to save, the caller stops at once).
+    if stop is not None:
+        stop.active = True
+    if is_chief:
+        os.makedirs(write_dir, exist_ok=True)
+        atomic_write_text(os.path.join(write_dir, CONFIG_FILE),
+                          json.dumps({"identity": identity, "config": config.to_json()}, indent=1))
+    step_cb = _StepCallback(manager, config.checkpoint_every_steps, config.batch_size, optimizer,
+                            stop=stop, total_steps=total_steps)
     callbacks = [step_cb]
     if config.moving_average_decay > 0:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))
@@ -744,7 +807,6 @@ def _train(config, strategy, is_chief, write_dir, log):
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     history = {}
     t0 = time.perf_counter()
-    segments = _segments(start_step, total_steps, spe)
     if config.verbose:
         callbacks.append(_Progbar(-(-total_steps // spe)))
     try:
@@ -770,9 +832,15 @@ def _train(config, strategy, is_chief, write_dir, log):
     except TrainingError as e:
         log(str(e))
         raise
+    finally:
+        if stop is not None:
+            stop.active = False
+        if tb_logger is not None:
+            tb_logger.close()
     train_seconds = time.perf_counter() - t0
     if not segments:
-        log(f"Already trained: step {start_step} >= {total_steps}.")
+        log(f"Already trained: step {start_step} >= {total_steps}; writing the run's missing "
+            "summary.")
         if not manager.latest_checkpoint:
             step_cb.save(start_step)
         if optimizer.use_ema:
@@ -808,10 +876,10 @@ def _train(config, strategy, is_chief, write_dir, log):
     _save_model_atomically(model, os.path.join(write_dir, MODEL_FILE))
     if is_chief:
         atomic_write_text(os.path.join(write_dir, SUMMARY_FILE), json.dumps(summary, indent=1))
+        speed = summary["images_per_second"]
         log(f"Wrote {os.path.join(write_dir, MODEL_FILE)} and {SUMMARY_FILE}; "
-            f"{summary['images_per_second']:.1f} images/s")
-        if tb_logger is not None:
-            tb_logger.close()
+            + (f"{speed:.1f} images/s" if speed is not None
+               else "images/s not measured (only the first, traced step ran)"))
     summary["model"] = model
     return summary
 

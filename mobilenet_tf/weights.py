@@ -44,12 +44,15 @@ before building and :func:`load_weights` after).
 """
 
 import collections
+import contextlib
 import dataclasses
 import os
 import re
 import zipfile
 
 import numpy as np
+
+from mobilenet_tf.errors import WeightsError
 
 __all__ = [
     "BASE_WEIGHT_PATH", "IMAGENET_ALPHAS", "IMAGENET_SIZES", "CHECKPOINT_WEIGHTS", "WeightsError",
@@ -79,10 +82,6 @@ _KERAS_WEIGHT["depthwise_weights"] = "kernel"
 _SLIM_NAME_RE = re.compile(
     r"^MobilenetV1/(?:(?P<conv>Conv2d_\d+(?:_depthwise|_pointwise)?)(?P<bn>/BatchNorm)?"
     r"|(?P<logits>Logits/Conv2d_1c_1x1))/(?P<weight>[A-Za-z_]+)$")
-
-
-class WeightsError(ValueError):
-    """A weights source that cannot be used as asked. One-line message."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +228,28 @@ def imagenet_weights_path(alpha, image_size, include_top=True, *, cache_dir=None
                            f"`weights`") from None
 
 
+@contextlib.contextmanager
+def _reading(path):
+    """Any error while reading `path` (h5py's OSError, TensorFlow's data-loss errors, a short
+    read's IndexError, ...) becomes one WeightsError naming the file."""
+    try:
+        yield
+    except WeightsError:
+        raise
+    except Exception as e:  # noqa: BLE001 - readers of damaged files raise many types
+        reason = " ".join(str(getattr(e, "message", e)).split())[:200]
+        raise WeightsError(f"weights: {path} is damaged or truncated and cannot be read "
+                           f"({type(e).__name__}: {reason})") from None
+
+
+def _guarded(path, read, *args):
+    """A loader calling ``read(*args)`` whose failures name `path` (see :func:`_reading`)."""
+    def load():
+        with _reading(path):
+            return read(*args)
+    return load
+
+
 def identify_source(path):
     """Format of a weights file or checkpoint at `path`; raises WeightsError if none fits."""
     path = os.fspath(path)
@@ -250,14 +271,17 @@ def identify_source(path):
         magic = f.read(8)
     if magic == b"\x89HDF\r\n\x1a\n":
         import h5py
-        with h5py.File(path, "r") as f:
+        with _reading(path), h5py.File(path, "r") as f:
             if "layer_names" in f.attrs or "model_weights" in f:
                 return WeightsSource("keras2_h5", path)
             if "layers" in f or "vars" in f:
                 return WeightsSource("keras_weights_h5", path)
         raise WeightsError(f"weights: {path} is an HDF5 file but not a Keras weights file")
-    if magic[:4] == b"PK\x03\x04" and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
+    if magic[:4] == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+        raise WeightsError(f"weights: {path} is damaged or truncated: it starts like a .keras zip "
+                           "archive but its table of contents is missing")
+    if magic[:4] == b"PK\x03\x04":
+        with _reading(path), zipfile.ZipFile(path) as z:
             if "config.json" in z.namelist() and "model.weights.h5" in z.namelist():
                 return WeightsSource("keras_model", path)
     raise WeightsError(f"weights: {path} is not a Keras .h5/.keras/.weights.h5 file or a TF "
@@ -311,11 +335,8 @@ class _Tensors:
 
 def _read_slim_checkpoint(prefix, checkpoint_weights):
     import tensorflow as tf
-    try:
+    with _reading(prefix):
         reader = tf.train.load_checkpoint(prefix)
-    except (tf.errors.OpError, ValueError) as e:
-        reason = str(getattr(e, "message", e)).strip().splitlines()[0]
-        raise WeightsError(f"weights: cannot read TF checkpoint {prefix} ({reason})") from None
     shapes = reader.get_variable_to_shape_map()
     names = set(shapes)
     kinds = {name: classify_checkpoint_variable(name, names) for name in names}
@@ -335,7 +356,7 @@ def _read_slim_checkpoint(prefix, checkpoint_weights):
         if key is None:
             out.unmapped.append(name)
         else:
-            out.entries[key] = (stored, lambda stored=stored: reader.get_tensor(stored))
+            out.entries[key] = (stored, _guarded(prefix, reader.get_tensor, stored))
     counts = collections.Counter(kinds.values())
     if checkpoint_weights == "average":
         out.ignored["raw values (averages used)"] = counts["model"]
@@ -459,9 +480,11 @@ def _read_source(source, backbone, checkpoint_weights):
     if source.kind == "slim_checkpoint":
         return _read_slim_checkpoint(source.path, checkpoint_weights)
     if source.kind == "keras2_h5":
-        return _read_keras2_h5(source.path, model_variables(backbone))
+        with _reading(source.path):
+            return _read_keras2_h5(source.path, model_variables(backbone))
     if source.kind == "keras_weights_h5":
-        return _read_keras_weights_h5(source.path, backbone)
+        with _reading(source.path):
+            return _read_keras_weights_h5(source.path, backbone)
     return _read_keras_model(source.path)
 
 
@@ -469,6 +492,11 @@ def source_classes(weights):
     """Class count of the head in a weights source (path or WeightsSource), or None if it has
     no head. Used by the commands to default ``classes`` to what the file holds."""
     source = weights if isinstance(weights, WeightsSource) else identify_source(weights)
+    with _reading(source.path):
+        return _source_classes(source)
+
+
+def _source_classes(source):
     if source.kind == "slim_checkpoint":
         import tensorflow as tf
         shapes = tf.train.load_checkpoint(source.path).get_variable_to_shape_map()

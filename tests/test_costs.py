@@ -216,7 +216,9 @@ def test_cli_prints_table_without_tensorflow():
 
 @pytest.mark.parametrize("argv,pattern", [
     (["--alpha=0"], r"`alpha` .* must be a number > 0\. Received: alpha=0\.0"),
-    (["--image_size=0"], r"`image_size` must be at least 1x1 .*Received: image_size=0"),
+    (["--image_size=0"], r"`image_size` must be at least 32x32 .*Received: image_size=0"),
+    (["--image_size=31"], r"`image_size` must be at least 32x32 .*Received: image_size=31"),
+    (["--image_size=32x31"], r"`image_size` must be at least 32x32 .*Received: image_size=\(32, 31\)"),
     (["--output_stride=4"], r"`output_stride` must be None, 8, 16 or 32\. Received: output_stride=4"),
     (["--classes=0"], r"`classes` must be an int >= 1 .*Received: classes=0"),
 ])

@@ -1,0 +1,79 @@
+"""The errors every command maps onto one exit-code convention.
+
+======  ===========================================================================
+status  meaning
+======  ===========================================================================
+0       done
+1       a failure during the work (non-finite loss, an export that fails its check,
+        a disk that fills up)
+2       the input was refused before any work: a bad flag or argument, a missing,
+        damaged or unusable file or folder, a dataset that is not there, a download
+        that cannot happen (:class:`InputError`)
+130     interrupted by SIGINT (Ctrl-C), after saving what can be resumed
+143     interrupted by SIGTERM (what Kubernetes and preemptible machines send), likewise
+======  ===========================================================================
+
+Library functions raise; only the commands (``train.py``, ``export_tflite.py``,
+``python -m mobilenet_tf.<tool>``) turn errors into one line and a status
+(:func:`exit_status`). Every message is one line naming the value and what is
+allowed. Pure Python: importing this module imports nothing else.
+"""
+
+import signal
+
+__all__ = ["InputError", "WeightsError", "WorkError", "Interrupted", "exit_status", "EXIT_FAILED",
+           "EXIT_REFUSED", "one_line"]
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+
+
+class InputError(ValueError):
+    """The input was refused before any work (exit status 2). One-line message."""
+
+
+class WeightsError(InputError):
+    """A weights or model file that is missing, damaged or truncated, or does not fit the
+    model (``.h5``, ``.keras``, ``.weights.h5``, TF-slim checkpoints, ``.tflite``). Re-exported
+    as ``mobilenet_tf.weights.WeightsError``; the errors of a damaged ``.keras`` or ``.tflite``
+    file are also this class, whichever module finds the damage."""
+
+
+class WorkError(Exception):
+    """Mixed into errors that happen during the work although their family usually refuses
+    input (an export whose verification fails is an ExportError, but exits 1)."""
+
+
+class Interrupted(Exception):
+    """Training stopped by a signal after saving a checkpoint at ``step``."""
+
+    def __init__(self, signum, step=None, total_steps=None, saved=None):
+        self.signum = int(signum)
+        self.step, self.total_steps, self.saved = step, total_steps, saved
+        name = signal.Signals(self.signum).name
+        if step is None:
+            text = f"interrupted by {name} before training started; nothing was written"
+        else:
+            text = (f"interrupted by {name} at step {step} of {total_steps}; checkpoint saved"
+                    f"{f' ({saved})' if saved else ''}; run the same command to resume")
+        super().__init__(text)
+
+    @property
+    def exit_status(self):
+        return 128 + self.signum
+
+
+def exit_status(error):
+    """The status a command exits with for `error` (see the module docstring)."""
+    if isinstance(error, Interrupted):
+        return error.exit_status
+    if isinstance(error, WorkError):
+        return EXIT_FAILED
+    if isinstance(error, InputError):
+        return EXIT_REFUSED
+    return EXIT_FAILED
+
+
+def one_line(error):
+    """The error's message on one line."""
+    return " ".join(str(error).split())
