@@ -66,7 +66,8 @@ flags.DEFINE_boolean("raw_rgb_input", True,
 flags.DEFINE_string("representative_dataset", None,
                     "Calibration images for int8, a dataset spec as train.py's --dataset: a tfds "
                     "name, 'folder:PATH' or 'synthetic' (only with --allow_synthetic_calibration). "
-                    "Its training split calibrates, its validation split verifies.")
+                    "Its training split calibrates, its validation split verifies. Default for a "
+                    "train.py run (--model=run folder or its model.keras): the run's dataset.")
 flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory (default: tfds' own).")
 flags.DEFINE_integer("num_calibration_images", 300, "Images used to calibrate int8.", lower_bound=1)
 flags.DEFINE_boolean("allow_synthetic_calibration", False,
@@ -78,7 +79,8 @@ flags.DEFINE_boolean("verify", True, "Run the .tflite file and the Keras model o
                      "and print the comparison table; --noverify skips it.")
 flags.DEFINE_string("verify_dataset", None,
                     "Verification images (dataset spec; its validation split). Default: the "
-                    "validation split of --representative_dataset, else synthetic images.")
+                    "validation split of --representative_dataset (or of a run's dataset), else "
+                    "synthetic images.")
 flags.DEFINE_integer("num_verification_images", 200, "Images to verify on.", lower_bound=1)
 flags.DEFINE_float("min_top1_agreement", None,
                    "Fail (write nothing) when the .tflite model's top-1 class equals the Keras "
@@ -144,9 +146,13 @@ def _one_model(values):
     return (values["model"] is None) != (values["weights"] is None)
 
 
-@flags.multi_flags_validator(["quantization", "representative_dataset", "allow_synthetic_calibration"])
+@flags.multi_flags_validator(["quantization", "representative_dataset", "allow_synthetic_calibration",
+                              "model"])
 def _calibration_ok(values):
     spec = values["representative_dataset"]
+    if spec is None and values["model"] is not None:
+        from mobilenet_tf import inference
+        spec = inference.run_dataset(values["model"])[0]     # a run: the data it trained on
     if values["quantization"] == "int8" and spec is None:
         raise flags.ValidationError(
             "--quantization=int8 needs calibration images: --representative_dataset=folder:PATH "
@@ -191,16 +197,12 @@ def _build_model():
     if FLAGS.model is not None:
         model, class_names = export.load_model(FLAGS.model)
         return model, class_names, FLAGS.model
-    from mobilenet_tf import model as model_lib
-    from mobilenet_tf import weights as weights_lib
-    classes = FLAGS.classes
-    if classes is None:
-        classes = 1000 if FLAGS.weights == "imagenet" else (
-            weights_lib.source_classes(FLAGS.weights) or 1000)
-    model = model_lib.MobileNetV1(input_shape=(FLAGS.image_size, FLAGS.image_size, 3),
-                                  alpha=FLAGS.alpha, classes=classes, weights=FLAGS.weights)
-    return model, None, f"MobileNetV1 alpha={FLAGS.alpha:g} {FLAGS.image_size}x{FLAGS.image_size} " \
-                        f"weights={FLAGS.weights}"
+    from mobilenet_tf import inference
+    classifier = inference.load_classifier(weights=FLAGS.weights, alpha=FLAGS.alpha,
+                                           image_size=FLAGS.image_size, classes=FLAGS.classes)
+    size = FLAGS.image_size
+    return classifier.model, None, (f"MobileNetV1 alpha={FLAGS.alpha:g} {size}x{size} "
+                                    f"weights={FLAGS.weights}")
 
 
 def _labels_for_model(loaded, num_classes):
@@ -222,28 +224,36 @@ def _export():
     print(f"Exporting {description} ({size[0]}x{size[1]}, {num_classes} classes) as "
           f"{FLAGS.quantization}")
     calibration = verification = None
-    if FLAGS.quantization == "int8" and FLAGS.representative_dataset == "synthetic":
+    from mobilenet_tf import inference
+    run_spec, run_data_dir = (inference.run_dataset(FLAGS.model) if FLAGS.model
+                              else (None, None))
+    representative = FLAGS.representative_dataset or run_spec
+    data_dir = FLAGS.data_dir or run_data_dir
+    if run_spec and not (FLAGS.representative_dataset and FLAGS.verify_dataset):
+        print(f"The run's dataset {run_spec} is used where --representative_dataset / "
+              "--verify_dataset are not given")
+    if FLAGS.quantization == "int8" and representative == "synthetic":
         sys.stderr.write("WARNING: calibrating on synthetic random images "
                          "(--allow_synthetic_calibration): activation ranges of noise, not of "
                          "photos; expect a poor int8 model\n")
     if FLAGS.quantization == "int8":
-        calibration = export.load_images(FLAGS.representative_dataset, size,
+        calibration = export.load_images(representative, size,
                                          FLAGS.num_calibration_images, split="train",
-                                         data_dir=FLAGS.data_dir)
+                                         data_dir=data_dir)
         print(f"Calibrating on {len(calibration.images)} images ({calibration.description})")
     content = export.convert(model, FLAGS.quantization,
                              calibration.images if calibration is not None else None,
                              input_type=FLAGS.input_type, output_type=FLAGS.output_type,
                              raw_rgb_input=FLAGS.raw_rgb_input,
                              num_calibration_images=FLAGS.num_calibration_images)
-    verify_spec = FLAGS.verify_dataset or FLAGS.representative_dataset
+    verify_spec = FLAGS.verify_dataset or representative
     if FLAGS.verify:
         if verify_spec is None:
             sys.stderr.write("WARNING: no --verify_dataset or --representative_dataset: verifying "
                              "on synthetic random images (probability differences only)\n")
             verify_spec = "synthetic"
         verification = export.load_images(verify_spec, size, FLAGS.num_verification_images,
-                                          split="validation", data_dir=FLAGS.data_dir)
+                                          split="validation", data_dir=data_dir)
         result = export.verify(content, model, verification.images,
                                _labels_for_model(verification, num_classes),
                                quantization=FLAGS.quantization, latency_runs=FLAGS.latency_runs,

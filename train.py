@@ -99,11 +99,15 @@ flags.DEFINE_integer("epochs", 100, "Training epochs.", lower_bound=1)
 flags.DEFINE_integer("train_steps", None, "Training steps (overrides --epochs).", lower_bound=1)
 flags.DEFINE_enum("optimizer", "rmsprop", list(train_options.OPTIMIZERS),
                   "rmsprop (the paper), momentum, sgd or adamw.")
-flags.DEFINE_float("learning_rate", 0.016,
-                   "Learning rate for a batch of --learning_rate_batch_size images; the rate used "
-                   "is learning_rate * batch_size / learning_rate_batch_size.")
-flags.register_validator("learning_rate", lambda v: v > 0, message="must be > 0")
-flags.DEFINE_integer("learning_rate_batch_size", 256, "Batch size --learning_rate is given for.",
+flags.DEFINE_float("learning_rate", None,
+                   "The learning rate used (before decay and warmup). Not given: "
+                   "--base_learning_rate * batch_size / --base_batch_size (linear scaling).")
+flags.register_validator("learning_rate", lambda v: v is None or v > 0, message="must be > 0")
+flags.DEFINE_float("base_learning_rate", 0.016,
+                   "Used only without --learning_rate: the rate for a batch of --base_batch_size "
+                   "images, scaled linearly to --batch_size (the paper flag files' convention).")
+flags.register_validator("base_learning_rate", lambda v: v > 0, message="must be > 0")
+flags.DEFINE_integer("base_batch_size", 256, "Batch size --base_learning_rate is given for.",
                      lower_bound=1)
 flags.DEFINE_float("lr_decay_factor", 0.94, "Staircase decay factor.", lower_bound=0.0,
                    upper_bound=1.0)

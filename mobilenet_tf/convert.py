@@ -3,7 +3,8 @@
     python -m mobilenet_tf.convert --from=mobilenet_v1_0.25_128.ckpt --alpha=0.25 \\
         --image_size=128 --output=mobilenet_v1_0.25_128.keras
 
-The output loads with plain ``keras.models.load_model`` (or
+A thin command over ``mobilenet_tf.inference.convert_weights``. The output loads with plain
+``keras.models.load_model`` (or
 ``MobileNetV1(weights=...)``). ``--output`` ending in ``.weights.h5`` writes the
 weights only. The file is written to a temporary name in the same folder and
 renamed, so an interrupted run leaves nothing half-written.
@@ -12,29 +13,9 @@ renamed, so an interrupted run leaves nothing half-written.
 import sys
 
 from mobilenet_tf import fileio
-from mobilenet_tf import predict
 from mobilenet_tf import runtime
 
-__all__ = ["convert", "save_atomically", "main"]
-
-
-def save_atomically(model, output):
-    """Saves `model` to `output` (``.keras`` or ``.weights.h5``) via a temp file + os.replace."""
-    fileio.save_model(model, output)
-
-
-def convert(source, output, *, alpha, image_size, classes=None, include_top=True,
-            checkpoint_weights="auto"):
-    """Builds MobileNetV1, loads `source` into it and saves it to `output`. Returns the model."""
-    from mobilenet_tf import model as model_lib
-    from mobilenet_tf import weights as weights_lib
-    if classes is None:
-        classes = 1000 if source == "imagenet" else (weights_lib.source_classes(source) or 1000)
-    model = model_lib.MobileNetV1(input_shape=(image_size, image_size, 3), alpha=alpha,
-                                  include_top=include_top, classes=classes)
-    weights_lib.load_weights(model, source, checkpoint_weights=checkpoint_weights)
-    save_atomically(model, output)
-    return model
+__all__ = ["main"]
 
 
 def main(argv=None):
@@ -44,11 +25,11 @@ def main(argv=None):
         description="Convert a TF-slim checkpoint or Keras 2 .h5 file to a .keras model file.")
     parser.add_argument("--from", dest="source", required=True,
                         help="TF-slim checkpoint prefix, Keras .h5 file, or 'imagenet'")
-    parser.add_argument("--alpha", type=predict._positive_float, required=True,
+    parser.add_argument("--alpha", type=runtime.positive_float, required=True,
                         help="width multiplier α of the weights")
-    parser.add_argument("--image_size", type=predict._positive_int, required=True,
+    parser.add_argument("--image_size", type=runtime.positive_int, required=True,
                         help="input height and width of the saved model")
-    parser.add_argument("--classes", type=predict._positive_int, default=None,
+    parser.add_argument("--classes", type=runtime.positive_int, default=None,
                         help="classes of the saved head (default: the source's; a TF-slim "
                              "1001-class head loads into 1000 without its background row)")
     parser.add_argument("--include_top", choices=("true", "false"), default="true",
@@ -68,11 +49,13 @@ def _run(args, parser):
     if problem:
         parser.error(f"--output: {problem}")
     runtime.import_tensorflow()
+    from mobilenet_tf import inference
     try:
-        model = convert(args.source, args.output, alpha=args.alpha, image_size=args.image_size,
-                        classes=args.classes, include_top=args.include_top == "true",
-                        checkpoint_weights=args.checkpoint_weights)
-    except ValueError as e:
+        model = inference.convert_weights(args.source, args.output, alpha=args.alpha,
+                                          image_size=args.image_size, classes=args.classes,
+                                          include_top=args.include_top == "true",
+                                          checkpoint_weights=args.checkpoint_weights)
+    except ValueError as e:      # the builder's and the loader's refusals of the arguments
         parser.error(str(e))
     print(f"Wrote {args.output} ({model.name}, {model.count_params():,} parameters)")
     return 0

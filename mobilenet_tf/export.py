@@ -29,7 +29,7 @@
 * :func:`load_images`: evaluation-preprocessed images (central crop 0.875, bilinear
   resize, as ``mobilenet_tf.preprocessing.preprocess_for_eval``) from a dataset spec
   (``mobilenet_tf.datasets``: a tfds name, ``folder:PATH``, ``synthetic``; also a folder
-  holding an ImageNet ``labels.csv`` as ``mobilenet_tf.evaluate`` reads), as uint8.
+  holding an ImageNet ``labels.csv`` as ``mobilenet_tf.inference.read_labelled_folder`` reads), as uint8.
 
 This module returns bytes and records; it writes no files except inside a temporary
 directory it removes (the TFLite converter reads a SavedModel from disk). It reads no flags.
@@ -45,14 +45,17 @@ import numpy as np
 
 from mobilenet_tf import imagenet
 from mobilenet_tf import runtime
-from mobilenet_tf.errors import InputError, WeightsError, WorkError
+from mobilenet_tf.errors import InputError, WorkError
+from mobilenet_tf.inference import MODEL_FILE, SUMMARY_FILE, ModelFileError, load_model
+from mobilenet_tf.labels import label_names, labels_path, read_labels
 
 __all__ = ["QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT", "DEFAULT_NUM_CALIBRATION_IMAGES",
            "VERIFY_BATCH_SIZE", "SIGNATURE_KEY", "INPUT_NAME", "OUTPUT_NAME", "ExportError",
            "ModelFileError", "VerificationError",
            "model_image_size", "resolve_io_types", "serving_archive", "convert", "label_names",
            "Verification", "verify", "check_agreement", "LoadedImages", "load_images",
-           "to_unit_range", "load_model", "MODEL_FILE", "SUMMARY_FILE"]
+           "to_unit_range", "load_model", "labels_path", "read_labels", "MODEL_FILE",
+           "SUMMARY_FILE"]
 
 QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")
 IO_TYPES = ("uint8", "int8", "float32")
@@ -68,16 +71,10 @@ SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
 _RAW_SCALE = 2.0 / 255.0
-MODEL_FILE = "model.keras"      # what train.py saves in its --model_dir
-SUMMARY_FILE = "summary.json"   # train.py's run summary (may hold "class_names")
 
 
 class ExportError(InputError):
     """An export that cannot be done as asked. One-line message (exit 2)."""
-
-
-class ModelFileError(ExportError, WeightsError):
-    """A ``.keras`` file that is damaged, truncated or not a Keras model (exit 2)."""
 
 
 class VerificationError(WorkError, ExportError):
@@ -250,82 +247,6 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
     return content
 
 
-def labels_path(model_path):
-    """Where the labels of an exported model live: ``m.tflite`` -> ``m_labels.txt`` beside it."""
-    return os.path.splitext(model_path)[0] + "_labels.txt"
-
-
-def read_labels(model_path):
-    """The labels written beside `model_path` by export_tflite.py, or None if there are none."""
-    path = labels_path(model_path)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f if line.strip()]
-
-
-def label_names(num_classes, class_names=None):
-    """The labels of a head of `num_classes` outputs, in output order: `class_names` when
-    given (a trained model's classes), else ImageNet's (1000, or 1001 with
-    ``background`` first), else ``class_0``, ``class_1``, ..."""
-    if class_names is not None:
-        class_names = [str(n) for n in class_names]
-        if len(class_names) != num_classes:
-            raise ExportError(f"{len(class_names)} class names for a head of {num_classes} outputs")
-        return class_names
-    if num_classes in (imagenet.NUM_CLASSES, imagenet.NUM_CLASSES + 1):
-        names = [n.split(",")[0].strip() for n in imagenet.class_names()]
-        return ([imagenet.BACKGROUND] if num_classes == imagenet.NUM_CLASSES + 1 else []) + names
-    return [f"class_{i}" for i in range(num_classes)]
-
-
-def load_model(path):
-    """``(keras model, class names or None)`` from a ``.keras`` file or a ``train.py`` model
-    dir (its ``model.keras``; class names from its ``summary.json`` when recorded there).
-
-    Raises ExportError (one line) for a missing path, ModelFileError (an ExportError and a
-    WeightsError) for a file that is damaged or not a ``.keras`` model.
-    """
-    import json
-    import zipfile
-    path = os.fspath(path)
-    class_names = None
-    if os.path.isdir(path):
-        model_dir, path = path, os.path.join(path, MODEL_FILE)
-        if not os.path.isfile(path):
-            raise ExportError(f"model dir {model_dir} has no {MODEL_FILE} (train.py writes it when "
-                              "training ends)")
-        summary = os.path.join(model_dir, SUMMARY_FILE)
-        if os.path.isfile(summary):
-            try:
-                with open(summary) as f:
-                    class_names = json.load(f).get("class_names")
-            except (OSError, ValueError):
-                class_names = None
-    elif not os.path.exists(path):
-        raise ExportError(f"no such model file or train.py model dir: {path}")
-    try:
-        with open(path, "rb") as f:
-            is_zip = f.read(4) == b"PK\x03\x04"
-        names = zipfile.ZipFile(path).namelist() if zipfile.is_zipfile(path) else None
-    except (OSError, zipfile.BadZipFile) as e:
-        raise ModelFileError(f"{path} cannot be read ({type(e).__name__}: {e})") from None
-    if names is None and is_zip:
-        raise ModelFileError(f"{path} is damaged or truncated: it starts like a .keras zip "
-                             "archive but its table of contents is missing")
-    if names is None or "config.json" not in names:
-        raise ModelFileError(f"{path} is not a Keras .keras model file (a zip with config.json; "
-                             "for a .h5 weights file or a TF-slim checkpoint use --weights)")
-    import keras
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as e:  # Keras raises several types for a damaged or foreign file
-        reason = " ".join(str(e).split())[:300]
-        raise ModelFileError(f"{path} is damaged or cannot be loaded by Keras "
-                             f"({type(e).__name__}: {reason})") from None
-    return model, class_names
-
-
 # --- verification ---------------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -357,8 +278,9 @@ class Verification:
                 ("top-1 agreement with Keras", self._count(self.top1_agreement))]
         if self.keras_top1 is not None:
             rows += [("top-1 Keras / TFLite",
-                      f"{self._count(self.keras_top1)} / {self._count(self.tflite_top1)}"),
-                     ("top-5 Keras / TFLite",
+                      f"{self._count(self.keras_top1)} / {self._count(self.tflite_top1)}")]
+        if self.keras_top5 is not None:      # with 5 classes or fewer it would be 100 %
+            rows += [("top-5 Keras / TFLite",
                       f"{self._count(self.keras_top5)} / {self._count(self.tflite_top5)}")]
         rows += [("max / mean |prob. difference|", f"{self.max_abs_diff:.3g} / {self.mean_abs_diff:.3g}"),
                  ("median latency, 1 thread", f"{self.latency_ms_1_thread:.2f} ms"),
@@ -384,6 +306,7 @@ def verify(content, model, images, labels=None, *, quantization="", num_threads=
       labels: optional (N,) int labels in the model's output indexing.
       num_threads: "all cores" for the second latency (default ``os.cpu_count()``).
     """
+    from mobilenet_tf import inference
     from mobilenet_tf import tflite
     images = np.asarray(images)
     if images.ndim != 4 or not len(images):
@@ -410,9 +333,10 @@ def verify(content, model, images, labels=None, *, quantization="", num_threads=
     if labels is not None:
         labels = np.asarray(labels)
         result.keras_top1 = _topk_hits(keras_probs, labels, 1)
-        result.keras_top5 = _topk_hits(keras_probs, labels, 5)
         result.tflite_top1 = _topk_hits(lite, labels, 1)
-        result.tflite_top5 = _topk_hits(lite, labels, 5)
+        if lite.shape[1] >= inference.MIN_CLASSES_FOR_TOP5:
+            result.keras_top5 = _topk_hits(keras_probs, labels, 5)
+            result.tflite_top5 = _topk_hits(lite, labels, 5)
     return result
 
 
@@ -441,10 +365,10 @@ class LoadedImages:
 
 
 def _labelled_imagenet_folder(path, image_size, count):
-    from mobilenet_tf import evaluate
     from mobilenet_tf import images as images_lib
+    from mobilenet_tf import inference
     from mobilenet_tf import preprocessing
-    data = evaluate.read_labelled_folder(path)
+    data = inference.read_labelled_folder(path, imagenet_head=True)
     xs, ys = [], []
     for file, label in zip(data.paths, data.labels):
         if len(xs) == count:

@@ -7,7 +7,8 @@
   what the reference accuracies in ``../shared/data/README.md`` use) and
   ``"central_crop"`` (TF-slim's evaluation: central 87.5 % crop, then resize).
 * :func:`decode_predictions`: top classes of a 1000-class (Keras) or 1001-class
-  (TF-slim, index 0 = background) head as ``(wordnet_id, name, probability)``.
+  (TF-slim, index 0 = background) head as ``(wordnet_id, name, probability)``,
+  with Keras' names (:func:`keras_class_names`, ``"African_elephant"``).
 
 The 1000 classes ship in ``mobilenet_tf/data/imagenet_classes.tsv`` (WordNet id
 and WordNet lemmas, sorted by id: the order of the 1000-class head), made by
@@ -20,22 +21,31 @@ import os
 import numpy as np
 
 __all__ = ["NUM_CLASSES", "BACKGROUND", "PREPROCESSINGS", "preprocess_input", "to_uint8", "prepare_image",
-           "wordnet_ids", "class_names", "class_index", "label_offset", "decode_predictions"]
+           "wordnet_ids", "class_names", "keras_class_names", "class_index", "label_offset",
+           "decode_predictions"]
 
 NUM_CLASSES = 1000
 BACKGROUND = "background"
 PREPROCESSINGS = ("resize", "central_crop")
+DATA_FORMATS = ("channels_last", "channels_first")
 
 CENTRAL_CROP_FRACTION = 0.875  # TF-slim inception_preprocessing.preprocess_for_eval
 _CLASSES_FILE = os.path.join(os.path.dirname(__file__), "data", "imagenet_classes.tsv")
 
 
-def preprocess_input(x):
+def preprocess_input(x, data_format=None):
     """Scales RGB pixels from [0, 255] to [-1, 1] (``x / 127.5 - 1``), float32.
 
     Accepts a NumPy array or a TensorFlow tensor of any shape and returns the
-    same kind.
+    same kind. ``data_format`` (``None``, ``"channels_last"`` or
+    ``"channels_first"``) is ``keras.applications.mobilenet.preprocess_input``'s
+    argument: the scaling is the same for every pixel and channel, so the result
+    does not depend on it, but any other value is refused as Keras refuses it.
     """
+    if data_format is not None and (not isinstance(data_format, str)
+                                    or data_format not in DATA_FORMATS):
+        raise ValueError("`data_format` must be None, 'channels_last' or 'channels_first'. "
+                         f"Received: data_format={data_format!r}")
     if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
         return np.asarray(x, dtype=np.float32) / 127.5 - 1.0
     import tensorflow as tf
@@ -86,6 +96,17 @@ def class_names():
 
 
 @functools.lru_cache(maxsize=1)
+def keras_class_names():
+    """The 1000 names :func:`decode_predictions` gives, in head order: Keras'
+    (``keras.applications.imagenet_utils.decode_predictions``, its
+    ``imagenet_class_index.json``), i.e. the first WordNet lemma with its spaces
+    written as underscores (``"African_elephant"``, ``"tench"``). Two classes
+    share a name there, as in WordNet: ``crane`` (bird and machine) and
+    ``maillot``."""
+    return tuple(name.split(",")[0].replace(" ", "_") for name in class_names())
+
+
+@functools.lru_cache(maxsize=1)
 def _index_of():
     return {wnid: i for i, wnid in enumerate(wordnet_ids())}
 
@@ -114,9 +135,9 @@ def decode_predictions(preds, top=5):
     """Top ImageNet classes of each row of `preds` (batch, 1000 or 1001).
 
     Returns a list (one per row) of ``top`` tuples ``(wordnet_id, name,
-    score)``, highest score first; `name` is the first WordNet lemma
-    (``"tench"``). For a 1001-class head, index 0 decodes as
-    ``("background", "background", score)``.
+    score)``, highest score first; `name` is Keras' name of the class
+    (:func:`keras_class_names`: ``"tench"``, ``"African_elephant"``). For a
+    1001-class head, index 0 decodes as ``("background", "background", score)``.
     """
     preds = np.asarray(preds)
     if preds.ndim != 2:
@@ -125,7 +146,7 @@ def decode_predictions(preds, top=5):
     offset = label_offset(preds.shape[1])
     if not isinstance(top, int) or not 1 <= top <= preds.shape[1]:
         raise ValueError(f"`top` must be an int in [1, {preds.shape[1]}]. Received: top={top!r}")
-    ids, names = wordnet_ids(), class_names()
+    ids, names = wordnet_ids(), keras_class_names()
     results = []
     for row in preds:
         order = np.argsort(-row, kind="stable")[:top]
@@ -134,6 +155,6 @@ def decode_predictions(preds, top=5):
             if i < offset:
                 decoded.append((BACKGROUND, BACKGROUND, float(row[i])))
             else:
-                decoded.append((ids[i - offset], names[i - offset].split(",")[0], float(row[i])))
+                decoded.append((ids[i - offset], names[i - offset], float(row[i])))
         results.append(decoded)
     return results

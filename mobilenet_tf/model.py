@@ -38,6 +38,16 @@ def _check_weights(weights, checkpoint_weights, **model_settings):
     return weights_lib.check_weights(weights, **model_settings)
 
 
+def _check_pretrained_activation(classifier_activation):
+    """keras.applications' ``imagenet_utils.validate_activation``: a pretrained head was
+    trained for a softmax, so only softmax or None (logits, Keras' "linear") fit it."""
+    if keras.activations.get(classifier_activation) not in (keras.activations.get("softmax"),
+                                                            keras.activations.get(None)):
+        raise ValueError("`classifier_activation` must be 'softmax' or None with pretrained "
+                         "`weights` and include_top=True. "
+                         f"Received: classifier_activation={classifier_activation!r}")
+
+
 def _explicit_padding(kernel, rate):
     """slim's `_fixed_padding`: pad so a VALID conv acts like symmetric SAME."""
     pads = []
@@ -71,6 +81,8 @@ def _conv_block(x, layer, padding, activation, initializer):
         # TF 'SAME' for a strided layer, spelled out: the same pads, so the same numbers.
         x = keras.layers.ZeroPadding2D(_same_padding(layer), name=f"{name}_pad")(x)
         conv_padding = "valid"
+    # Otherwise 'same' itself: TF SAME at whatever size arrives, pads computed at run time
+    # (an input of unknown size, or a stride-1 layer, whose SAME pads do not depend on size).
     if layer.kind == "depthwise":
         x = keras.layers.DepthwiseConv2D(
             layer.kernel, strides=layer.stride, dilation_rate=layer.rate, padding=conv_padding,
@@ -94,6 +106,9 @@ def endpoint_layer_name(model, endpoint):
         candidate = f"{endpoint}_{suffix}"
         if any(layer.name == candidate for layer in model.layers):
             return candidate
+    if endpoint == "Logits" and any(layer.name == "SpatialSqueeze" for layer in model.layers):
+        # TF-slim: end_points['Logits'] = tf.squeeze(net, [1, 2], name='SpatialSqueeze').
+        return "SpatialSqueeze"
     if endpoint in ("Logits", "Predictions", "AvgPool_1a", "global_pool"):
         if any(layer.name == endpoint for layer in model.layers):
             return endpoint
@@ -143,7 +158,9 @@ def MobileNetV1(input_shape=None,
     Args:
       input_shape: ``(height, width, channels)``, channels last; height and
         width ``None`` or >= 32 (any size, rectangular allowed; the head pools
-        globally). Default ``(224, 224, 3)``, or the shape of ``input_tensor``.
+        globally). Default: the shape of ``input_tensor``, else
+        ``(224, 224, 3)`` with ``include_top`` and ``(None, None, 3)`` (any
+        size) without, as ``keras.applications.MobileNet``.
       alpha: width multiplier α (> 0), Keras' name for TF-slim's
         ``depth_multiplier``: every layer has ``max(int(c * alpha), min_depth)``
         channels. 1.0, 0.75, 0.5, 0.25 are the paper's settings.
@@ -155,7 +172,8 @@ def MobileNetV1(input_shape=None,
       weights: ``None`` (random initialization, TF-slim's truncated normal);
         ``"imagenet"`` (Google's Keras applications file for this α and input
         size, downloaded into the Keras cache; published for α 0.25, 0.5,
-        0.75, 1.0 x size 128, 160, 192, 224, square; with ``include_top``
+        0.75, 1.0 x size 128, 160, 192, 224, square; an input of unknown size
+        gets the 224 file, as in ``keras.applications``; with ``include_top``
         needs ``classes=1000``); or the path of a Keras 2 ``.h5`` file (with
         or without top), a TF-slim checkpoint prefix (``model.ckpt``; a
         1001-class head loads into ``classes=1000`` without its background
@@ -169,7 +187,9 @@ def MobileNetV1(input_shape=None,
         or ``"max"`` global pooling.
       classes: number of classes; 1001 for TF-slim's background class.
       classifier_activation: activation of the top layer (``"softmax"``,
-        ``None`` for logits, or any Keras activation).
+        ``None`` for logits, or any Keras activation). With pretrained
+        ``weights`` and ``include_top``, only ``"softmax"`` or ``None`` (as
+        ``keras.applications``: the weights were trained for a softmax).
       name: model name; default ``mobilenet_v1_<alpha>_<rows>``.
       min_depth: minimum channels of any layer at small α (TF-slim).
       conv_defs: the architecture table (see ``mobilenet_tf.architecture``),
@@ -239,12 +259,16 @@ def MobileNetV1(input_shape=None,
         if input_shape is None:
             input_shape = tensor_shape[1:]
     if input_shape is None:
-        input_shape = (224, 224, 3)
+        # keras.applications' imagenet_utils.obtain_input_shape: a fixed default size is
+        # needed for the head only; without it, any size.
+        input_shape = (224, 224, 3) if include_top else (None, None, 3)
     input_shape = validation.check_input_shape(input_shape)
     weights_source = _check_weights(weights, checkpoint_weights, alpha=alpha,
                                     input_shape=input_shape, include_top=include_top,
                                     classes=classes, depth_multiplier=depth_multiplier,
                                     conv_defs=conv_defs)
+    if weights is not None and include_top:
+        _check_pretrained_activation(classifier_activation)
 
     if input_tensor is None:
         img_input = keras.Input(shape=input_shape, name="input")
@@ -284,7 +308,7 @@ def MobileNetV1(input_shape=None,
         from mobilenet_tf import weights as weights_lib
         report = weights_lib.load_weights(model, weights_source,
                                           checkpoint_weights=checkpoint_weights, verbose=False)
-        if report.checkpoint_weights or report.unused:  # say which weights; report leftovers
+        if report.checkpoint_weights or report.unused or report.notes:  # which weights; leftovers
             print("\n".join(report.lines()))
     return model
 
@@ -298,7 +322,9 @@ def feature_extractor(model=None, endpoints=("Conv2d_11_pointwise", "Conv2d_13_p
         ``builder_kwargs`` (``include_top`` defaults to False).
       endpoints: end point names, e.g. ``("Conv2d_11_pointwise",
         "Conv2d_13_pointwise")`` for an SSD-style detection head. Each names
-        the output after batch norm and activation, as in TF-slim.
+        the output after batch norm and activation, as in TF-slim. With the
+        head, ``"Logits"`` is TF-slim's: the pre-softmax logits squeezed to
+        ``(batch, classes)``; ``"AvgPool_1a"`` is ``(batch, 1, 1, channels)``.
       **builder_kwargs: forwarded to :func:`MobileNetV1` when ``model`` is None.
 
     Returns:

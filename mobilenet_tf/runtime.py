@@ -44,6 +44,28 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(errors.EXIT_REFUSED, f"{self.prog}: error: {' '.join(str(message).split())}\n")
 
 
+def positive_int(text):
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
 def native_output_wanted():
     """True when the user asked to see TensorFlow's C++ output."""
     if os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes"):

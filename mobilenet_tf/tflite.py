@@ -28,8 +28,8 @@ from mobilenet_tf import imagenet
 from mobilenet_tf import runtime
 from mobilenet_tf.errors import InputError, WeightsError
 
-__all__ = ["TFLiteError", "DamagedTFLiteError", "TFLiteClassifier", "is_tflite_file", "read_tflite", "op_weight_types",
-           "INPUT_KINDS", "WEIGHT_OPS"]
+__all__ = ["TFLiteError", "DamagedTFLiteError", "TFLiteClassifier", "is_tflite_file",
+           "read_tflite", "op_weight_types", "INPUT_KINDS", "WEIGHT_OPS"]
 
 INPUT_KINDS = ("float", "raw_rgb", "quantized")
 # Operators whose second input is a weight tensor (the filter of a convolution / fully connected).
@@ -81,7 +81,7 @@ def _interpreter(content, num_threads=None, delegates=True, source="<bytes>"):
     except (ValueError, RuntimeError) as e:   # LiteRT's flatbuffer verifier and allocation
         reason = " ".join(str(e).split())[:200]
         raise DamagedTFLiteError(f"{source} is damaged or truncated: LiteRT cannot load it "
-                          f"({reason})") from None
+                                 f"({reason})") from None
     return interpreter
 
 

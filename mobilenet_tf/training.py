@@ -5,9 +5,11 @@ One :class:`TrainConfig` describes a run; :func:`train` runs it and
 
 * :func:`learning_rate_schedule` / :class:`StaircaseDecayWithWarmup`: staircase
   exponential decay (TF-slim's ``exponential_decay(..., staircase=True)``: 0.94
-  every 2 epochs by default), optional linear warmup, and the batch-size rule
-  ``rate = learning_rate * batch_size / learning_rate_batch_size`` (linear
-  scaling, Goyal et al. 2017; default 0.016 per 256 images).
+  every 2 epochs by default), optional linear warmup. ``learning_rate`` is the
+  rate used; without it the rate follows the linear scaling rule (Goyal et al.
+  2017; timm's ``--lr-base``/``--lr-base-size``): ``base_learning_rate *
+  batch_size / base_batch_size``, by default 0.016 per 256 images, the paper
+  configurations' convention. :func:`initial_learning_rate` says which rule gave it.
 * :func:`weight_decay_rule` / :func:`split_weight_decay`: the per-variable L2
   filter. Full and pointwise convolution kernels and the logits kernel are
   decayed; depthwise kernels only with ``regularize_depthwise`` (the paper:
@@ -72,6 +74,7 @@ from mobilenet_tf import model as model_lib
 from mobilenet_tf import precision
 from mobilenet_tf import preprocessing
 from mobilenet_tf.errors import InputError
+from mobilenet_tf.inference import MIN_CLASSES_FOR_TOP5
 from mobilenet_tf.train_options import ARCHITECTURES, MODES, OPTIMIZERS
 
 __all__ = ["TrainConfig", "TrainingError", "OPTIMIZERS", "MODES", "ARCHITECTURES",
@@ -124,8 +127,9 @@ class TrainConfig:
     train_steps: int = None
     # optimizer
     optimizer: str = "rmsprop"
-    learning_rate: float = 0.016
-    learning_rate_batch_size: int = 256
+    learning_rate: float = None          # the rate used; None: base rate scaled by the batch
+    base_learning_rate: float = 0.016    # ... the rate for a batch of base_batch_size
+    base_batch_size: int = 256
     lr_decay_factor: float = 0.94
     lr_decay_epochs: float = 2.0
     warmup_epochs: float = 0.0
@@ -178,7 +182,7 @@ class TrainConfig:
             fail("alpha", "> 0")
         if not isinstance(self.image_size, int) or self.image_size < 32:
             fail("image_size", "an int >= 32")
-        for name in ("batch_size", "learning_rate_batch_size", "keep_checkpoints", "epochs"):
+        for name in ("batch_size", "base_batch_size", "keep_checkpoints", "epochs"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 fail(name, "an int >= 1")
         if self.train_steps is not None and (not isinstance(self.train_steps, int)
@@ -187,7 +191,9 @@ class TrainConfig:
         for name in ("checkpoint_every_steps", "log_every_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 fail(name, "an int >= 0 (0: off)")
-        for name in ("learning_rate", "lr_decay_epochs", "epsilon"):
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            fail("learning_rate", "None (scale base_learning_rate by the batch) or > 0")
+        for name in ("base_learning_rate", "lr_decay_epochs", "epsilon"):
             if not getattr(self, name) > 0:
                 fail(name, "> 0")
         for name in ("lr_decay_factor", "rmsprop_decay", "min_crop_area", "batch_norm_momentum"):
@@ -219,9 +225,22 @@ class TrainConfig:
 
 # --- learning rate --------------------------------------------------------------------------------
 
-def scaled_learning_rate(learning_rate, batch_size, learning_rate_batch_size=256):
-    """The linear scaling rule: ``learning_rate`` is the rate for ``learning_rate_batch_size``."""
-    return learning_rate * batch_size / learning_rate_batch_size
+def scaled_learning_rate(base_learning_rate, batch_size, base_batch_size=256):
+    """The linear scaling rule: ``base_learning_rate`` is the rate for ``base_batch_size``."""
+    return base_learning_rate * batch_size / base_batch_size
+
+
+def initial_learning_rate(config):
+    """``(rate, rule)``: the rate training starts from (before decay and warmup) and, in
+    words, which rule produced it — ``learning_rate`` as given, or the base rate scaled
+    by the batch size."""
+    if config.learning_rate is not None:
+        return config.learning_rate, f"{config.learning_rate:g} (learning_rate, as given)"
+    rate = scaled_learning_rate(config.base_learning_rate, config.batch_size,
+                                config.base_batch_size)
+    return rate, (f"{rate:g} (= base_learning_rate {config.base_learning_rate:g} x batch "
+                  f"{config.batch_size} / {config.base_batch_size}: linear scaling; set "
+                  "learning_rate to give the rate itself)")
 
 
 @keras.saving.register_keras_serializable(package="mobilenet_tf")
@@ -253,8 +272,7 @@ class StaircaseDecayWithWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
 def learning_rate_schedule(config, steps_per_epoch):
     """The schedule of `config` for an epoch of ``steps_per_epoch`` steps."""
-    rate = scaled_learning_rate(config.learning_rate, config.batch_size,
-                                config.learning_rate_batch_size)
+    rate, _ = initial_learning_rate(config)
     return StaircaseDecayWithWarmup(
         rate, decay_steps=max(1, int(round(config.lr_decay_epochs * steps_per_epoch))),
         decay_factor=config.lr_decay_factor,
@@ -434,11 +452,19 @@ def compile_model(model, config, schedule, log):
     model.compile(
         optimizer=precision.with_loss_scaling(model, optimizer),   # float16: loss scaling
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="top1"),
-                 keras.metrics.TopKCategoricalAccuracy(k=5, name="top5")],
+        metrics=accuracy_metrics(int(model.output_shape[-1])),
         jit_compile=config.jit_compile)
     model.optimizer.build(model.trainable_variables)     # with float16 also the loss scale
     return optimizer
+
+
+def accuracy_metrics(num_classes):
+    """top1, and top5 where it means something (6 classes or more; with fewer every label
+    is in the top 5, and a 1.0 would only mislead)."""
+    metrics = [keras.metrics.CategoricalAccuracy(name="top1")]
+    if num_classes >= MIN_CLASSES_FOR_TOP5:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"))
+    return metrics
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -730,6 +756,11 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
     if with_eval and data.validation_source is None:
         raise datasets.DatasetError(f"{config.dataset} has no validation data for mode "
                                     "'train_and_eval' (use mode 'train' or a validation fraction)")
+    if config.batch_size > data.num_train:
+        raise ConfigError(f"batch_size={config.batch_size} is larger than the {data.num_train} "
+                          f"training examples of {config.dataset}: every step would repeat "
+                          f"examples. Use a batch_size of at most {data.num_train} (the global "
+                          "batch, over all replicas)")
     identity = {k: getattr(config, k) for k in _RUN_IDENTITY if hasattr(config, k)}
     identity["num_classes"] = data.num_classes
     identity["alpha"] = float(config.alpha)
@@ -740,8 +771,7 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
     schedule = learning_rate_schedule(config, spe)
     log(f"{data.description}: {spe} steps per epoch of {config.batch_size} images, "
         f"{total_steps} steps ({total_steps / spe:.3g} epochs); learning rate "
-        f"{schedule.rate:g} (= {config.learning_rate:g} x {config.batch_size}/"
-        f"{config.learning_rate_batch_size}) x {config.lr_decay_factor:g} every "
+        f"{initial_learning_rate(config)[1]} x {config.lr_decay_factor:g} every "
         f"{schedule.decay_steps} steps" + (f", warmup {schedule.warmup_steps} steps"
                                            if schedule.warmup_steps else ""))
 
@@ -850,14 +880,13 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
     result = {}
     if with_eval:
         if segments:   # the last epoch's validation ran on the final (EMA) weights
-            metrics = {k: history[f"val_{k}"][-1] for k in ("top1", "top5", "loss")}
+            metrics = {k: history[f"val_{k}"][-1] for k in ("top1", "top5", "loss")
+                       if f"val_{k}" in history}
         else:
             metrics = model.evaluate(val_ds, verbose=0, return_dict=True)
-        result = {"top1": float(metrics["top1"]), "top5": float(metrics["top5"]),
-                  "loss": float(metrics["loss"])}
-        log(f"Validation at step {final_step}: top-1 {result['top1']:.4f}, top-5 "
-            f"{result['top5']:.4f} ({data.num_validation} images"
-            + (", EMA weights" if optimizer.use_ema else "") + ")")
+        result = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
+        log(f"Validation at step {final_step}: {_accuracies(result)} ({data.num_validation} "
+            "images" + (", EMA weights" if optimizer.use_ema else "") + ")")
     summary = {
         "model_dir": config.model_dir, "dataset": data.description,
         "num_classes": data.num_classes,
@@ -925,6 +954,11 @@ def restore_run(model_dir, *, strategy=None, log=print):
     return model, optimizer, path, config
 
 
+def _accuracies(result):
+    """``top-1 0.8125, top-5 0.9375`` (top-5 only when measured)."""
+    return ", ".join(f"top-{k[-1]} {result[k]:.4f}" for k in ("top1", "top5") if k in result)
+
+
 def evaluate(config, *, strategy=None, log=print):
     """Top-1 / top-5 of the newest checkpoint in ``config.model_dir`` on the validation data.
 
@@ -951,11 +985,10 @@ def evaluate(config, *, strategy=None, log=print):
                                  cache=run.cache)
     metrics = model.evaluate(val_ds, verbose=config.verbose, return_dict=True)
     step = int(optimizer.iterations.numpy())
-    result = {"step": step, "top1": float(metrics["top1"]), "top5": float(metrics["top5"]),
-              "loss": float(metrics["loss"]), "num_validation": data.num_validation,
+    scores = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
+    result = {"step": step, **scores, "num_validation": data.num_validation,
               "ema": bool(optimizer.use_ema)}
     log(f"Evaluation of {path} (step {step}) on {data.num_validation} images: "
-        f"top-1 {result['top1']:.4f}, top-5 {result['top5']:.4f}"
-        + (" (EMA weights)" if optimizer.use_ema else ""))
+        f"{_accuracies(result)}" + (" (EMA weights)" if optimizer.use_ema else ""))
     atomic_write_text(os.path.join(config.model_dir, "eval.json"), json.dumps(result, indent=1))
     return result

@@ -66,6 +66,8 @@ BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications
 IMAGENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 IMAGENET_SIZES = (128, 160, 192, 224)
 _ALPHA_TEXT = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0", 0.25: "2_5"}
+# keras.applications.MobileNet loads the 224 file into a model whose input size is unknown.
+UNKNOWN_SIZE_IMAGENET_SIZE = 224
 # None: Keras' cache (`~/.keras`, or `$KERAS_HOME` when set before Keras is imported).
 CACHE_DIR = None
 
@@ -205,6 +207,23 @@ def _no_imagenet_file(alpha, received):
                         f"inputs). Received: alpha={alpha:g}, {received}")
 
 
+def _imagenet_size(alpha, input_shape):
+    """Image size of the 'imagenet' file for a model input of `input_shape` (height, width,
+    ...): its own size when square, or 224 when height or width is unknown (None), the file
+    keras.applications.MobileNet loads then. WeightsError for a known non-square size."""
+    rows, cols = input_shape[0], input_shape[1]
+    if rows is None or cols is None:
+        return UNKNOWN_SIZE_IMAGENET_SIZE
+    if rows != cols:
+        raise _no_imagenet_file(alpha, f"input_shape={tuple(input_shape)}")
+    return rows
+
+
+def _unknown_size_note(file_name):
+    return (f"weights='imagenet' for an input of unknown size: {file_name} (trained at "
+            f"{UNKNOWN_SIZE_IMAGENET_SIZE}x{UNKNOWN_SIZE_IMAGENET_SIZE}), as keras.applications.")
+
+
 def imagenet_file_name(alpha, image_size, include_top=True):
     """``mobilenet_7_5_192_tf.h5`` etc.; raises WeightsError for a pair Google did not publish."""
     if alpha not in _ALPHA_TEXT or image_size not in IMAGENET_SIZES:
@@ -304,10 +323,7 @@ def check_weights(weights, *, alpha=1.0, input_shape=(224, 224, 3), include_top=
         if depth_multiplier != 1:
             raise WeightsError("weights='imagenet' need depth_multiplier=1. "
                                f"Received: depth_multiplier={depth_multiplier!r}")
-        rows, cols = input_shape[0], input_shape[1]
-        if rows != cols or rows is None:
-            raise _no_imagenet_file(alpha, f"input_shape={tuple(input_shape)}")
-        file_name = imagenet_file_name(alpha, rows, include_top)
+        file_name = imagenet_file_name(alpha, _imagenet_size(alpha, input_shape), include_top)
         if include_top and classes != 1000:
             raise WeightsError(
                 "weights='imagenet' with include_top=True need classes=1000; for another class "
@@ -580,27 +596,28 @@ def load_weights(model, source, *, skip_mismatched_head=False, checkpoint_weight
     if isinstance(source, WeightsSource):
         resolved = source
     elif isinstance(source, str) and source == "imagenet":
-        rows, cols = backbone.input_shape[1:3]
-        if rows != cols or rows is None:
-            raise _no_imagenet_file(_model_alpha(backbone),
-                                    f"input_shape={tuple(backbone.input_shape[1:])}")
+        alpha = _model_alpha(backbone)
         resolved = WeightsSource("imagenet", imagenet_file_name(
-            _model_alpha(backbone), rows, include_top=(HEAD_LAYER, "kernel") in targets))
+            alpha, _imagenet_size(alpha, backbone.input_shape[1:]),
+            include_top=(HEAD_LAYER, "kernel") in targets))
     elif isinstance(source, (str, os.PathLike)):
         resolved = identify_source(source)
     else:
         raise WeightsError("`source` must be 'imagenet' or the path of a weights file or "
                            f"checkpoint. Received: source={source!r}")
+    notes = []
     if resolved.kind == "imagenet":
-        rows = backbone.input_shape[1]
-        path = imagenet_weights_path(_model_alpha(backbone), rows,
+        alpha = _model_alpha(backbone)
+        path = imagenet_weights_path(alpha, _imagenet_size(alpha, backbone.input_shape[1:]),
                                      include_top=(HEAD_LAYER, "kernel") in targets)
+        if None in backbone.input_shape[1:3]:
+            notes.append(_unknown_size_note(os.path.basename(path)))
         resolved = WeightsSource("keras2_h5", path)
 
     tensors = _read_source(resolved, backbone, checkpoint_weights)
     report = LoadReport(source=tensors.description, kind=tensors.kind,
                         checkpoint_weights=tensors.checkpoint_weights,
-                        ignored=dict(tensors.ignored))
+                        ignored=dict(tensors.ignored), notes=notes)
     assignments = []
     head_keys = [k for k in targets if k[0] == HEAD_LAYER]
     head_source = [k for k in tensors.entries if k[0] == HEAD_LAYER]

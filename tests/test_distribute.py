@@ -218,7 +218,7 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 
     def config(sync_batch_norm=True):
         return training.TrainConfig(alpha=0.25, image_size=32, dropout=0.0, batch_size=BATCH,
-                                    learning_rate=1e-5, learning_rate_batch_size=BATCH,
+                                    learning_rate=1e-5,
                                     mode="train", sync_batch_norm=sync_batch_norm,
                                     architecture="shallow_mobilenet")
 
@@ -401,7 +401,8 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
     (images, labels), = datasets.eval_input(data, batch_size=6, image_size=32).as_numpy_iterator()
     top1, top5, loss, bound = oracles.validation_scores(
         keras.models.load_model(model_dir / "model.keras"), images, labels, 4e-5)
-    assert (round(summary["final_top1"] * 6), round(summary["final_top5"] * 6)) == (top1, top5)
+    # 5 classes: no top-5 (every label would be in it).
+    assert round(summary["final_top1"] * 6) == top1 and "final_top5" not in summary
     assert abs(summary["final_loss"] - loss) <= bound, (summary["final_loss"], loss, bound)
     print(f"multi-worker: 2 steps in {first:.0f} s, resumed 1 step in {second:.0f} s")
 

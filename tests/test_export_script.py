@@ -42,7 +42,7 @@ def _error_lines(stderr):
 
 # case -> (exit status, the one error line)
 SCRIPT_ERRORS = {
-    "missing_model": (2, r"export_tflite\.py: error: no such model file or train\.py model dir: .*nope\.keras$"),
+    "missing_model": (2, r"export_tflite\.py: error: no such model file or train\.py run folder: .*nope\.keras$"),
     "non_model_file": (2, r"export_tflite\.py: error: .*notes\.keras is not a Keras \.keras model file"),
     "missing_weights": (2, r"export_tflite\.py: error: .*weights.*no such file or checkpoint prefix.*nope\.h5"),
     "int8_without_calibration": (2, r"export_tflite\.py: error: .*--quantization=int8 needs calibration images"),

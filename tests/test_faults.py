@@ -116,8 +116,8 @@ CASES = {
         r"error: .*trunc\.keras is damaged or truncated: it starts like a \.keras zip archive "
         r"but its table of contents is missing"),
     "predict_truncated_keras": Case(
-        ["predict", "--weights={tmp}/trunc.keras", "{data}/imagenet50/n01514668_cock.JPEG"], 2,
-        r"error: weights: .*trunc\.keras is damaged or truncated: it starts like a \.keras zip "
+        ["predict", "--model={tmp}/trunc.keras", "{data}/imagenet50/n01514668_cock.JPEG"], 2,
+        r"error: --model: .*trunc\.keras is damaged or truncated: it starts like a \.keras zip "
         r"archive but its table of contents is missing"),
     "predict_truncated_tflite": Case(
         ["predict", "--model={tmp}/trunc.tflite", "{data}/imagenet50/n01514668_cock.JPEG"], 2,
@@ -176,7 +176,7 @@ CASES = {
         r"error: --model: no such TFLite file: .*nope\.tflite"),
     "export_missing_model": Case(
         ["export_tflite.py", "--model={tmp}/nope.keras", "--output={tmp}/out/m.tflite"], 2,
-        r"error: no such model file or train\.py model dir: .*nope\.keras"),
+        r"error: no such model file or train\.py run folder: .*nope\.keras"),
     "evaluate_truncated_h5": Case(
         ["evaluate", "--weights={tmp}/trunc.h5", "--alpha=0.25", "--image_size=128",
          "--images={data}/imagenet50"], 2,

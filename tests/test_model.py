@@ -131,12 +131,15 @@ def test_explicit_same_pads_equal_tf_same(shape):
                                       output_stride=16)
     assert "Conv2d_0_pad" in {layer.name for layer in fixed.layers}
     assert "Conv2d_0_pad" not in {layer.name for layer in native.layers}
+    _lively_weights(fixed)
     native.set_weights(fixed.get_weights())
     images = _random_images(shape)
     # Same sums in another kernel (explicit pad + VALID vs SAME): float32 rounding of ReLU6
     # outputs (at most 6) through the network's reductions (tests/numerics.py).
-    np.testing.assert_allclose(fixed.predict(images, verbose=0), native.predict(images, verbose=0),
-                               rtol=0, atol=numerics.float32_bound(fixed, 6.0))
+    out = fixed.predict(images, verbose=0)
+    bound = numerics.float32_bound(fixed, 6.0)
+    assert np.abs(out).mean() > 30 * bound      # features of a scale the bound can tell apart
+    np.testing.assert_allclose(out, native.predict(images, verbose=0), rtol=0, atol=bound)
     # 97 = 2·48 + 1: SAME pads 1 and 1; 128: 0 before, 1 after (Keras applications' pads).
     expected = {97: (1, 1), 101: (1, 1), 128: (0, 1)}
     assert fixed.get_layer("Conv2d_0_pad").padding == (expected[shape[0]], expected[shape[1]])
@@ -184,6 +187,32 @@ def test_rectangular_and_small_inputs(shape):
     assert model.count_params() == base_params_with_bn(0.25, shape[:2])
     out = model.predict(np.zeros((1,) + shape, "float32"), verbose=0)
     assert out.shape == (1, h, w, 256)
+
+
+@pytest.mark.parametrize("size", [(128, 128), (130, 97)])
+def test_include_top_false_without_input_shape_takes_any_size(size):
+    """As keras.applications.MobileNet (imagenet_utils.obtain_input_shape): without the head
+    and without `input_shape` the input is (None, None, 3), and at any size it computes what
+    a model built at that size computes with the same weights (TF SAME at every size)."""
+    reference = keras.applications.MobileNet(weights=None, alpha=0.25, include_top=False)
+    model = mobilenet_tf.MobileNetV1(alpha=0.25, include_top=False)
+    assert model.input_shape == reference.input_shape == (None, None, None, 3)
+    assert mobilenet_tf.MobileNetV1(alpha=0.25).input_shape == (None, 224, 224, 3)
+    _lively_weights(model)
+    fixed = mobilenet_tf.MobileNetV1(alpha=0.25, include_top=False, input_shape=size + (3,))
+    fixed.set_weights(model.get_weights())
+    # The fixed model pads strided layers explicitly, the any-size one uses 'same' itself.
+    assert "Conv2d_0_pad" in {layer.name for layer in fixed.layers}
+    assert model.get_layer("Conv2d_0").padding == "same"
+    images = _random_images(size + (3,))
+    out = model.predict(images, verbose=0)
+    assert out.shape == (2, -(-size[0] // 32), -(-size[1] // 32), 256)    # TF SAME: ceil(n/32)
+    # Same sums in another kernel (explicit pad + VALID vs SAME): each of the two float32
+    # evaluations errs by at most u·ΣK·6 on ReLU6 outputs, ΣK the network's reduction lengths
+    # (tests/numerics.py), so they differ by at most twice that.
+    bound = numerics.float32_bound(fixed, 6.0)
+    assert np.abs(out).mean() > 30 * bound      # features of a scale the bound can tell apart
+    np.testing.assert_allclose(out, fixed.predict(images, verbose=0), rtol=0, atol=bound)
 
 
 def test_unknown_size_with_global_pooling():
@@ -268,6 +297,25 @@ def _random_images(shape, n=2):
     return np.random.default_rng(1).uniform(-1, 1, (n,) + shape).astype("float32")
 
 
+def _lively_weights(model, seed=0):
+    """Sets He-scaled kernels (N(0, 2/fan_in)), random batch-norm offsets and head biases, so
+    that activations keep their scale through the 27 layers: with the builder's initializer
+    (stddev 0.09, a variance gain of fan_in·0.09²/2 < 1 per layer) the feature maps of a fresh
+    α=0.25 model shrink to about 1e-14, and any comparison of them passes."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        values = layer.get_weights()
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+            shape = values[0].shape
+            fan_in = int(np.prod(shape[:2] if isinstance(layer, keras.layers.DepthwiseConv2D)
+                                 else shape[:-1]))
+            values[0] = rng.normal(0, np.sqrt(2 / fan_in), shape).astype("float32")
+            values[1:] = [rng.normal(0, 0.1, v.shape).astype("float32") for v in values[1:]]
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            values[1] = rng.normal(0, 0.1, values[1].shape).astype("float32")    # beta
+        layer.set_weights(values)
+
+
 def test_get_config_from_config_round_trip():
     model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(64, 64, 3), classes=7)
     clone = keras.Model.from_config(model.get_config())
@@ -294,8 +342,46 @@ def test_feature_extractor_builds_and_shares_weights():
     model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(64, 64, 3))
     head = mobilenet_tf.feature_extractor(model, endpoints=["Conv2d_13_pointwise", "Logits"])
     outputs = head.predict(_random_images((64, 64, 3)), verbose=0)
-    assert outputs["Logits"].shape == (2, 1, 1, 1000)
+    assert outputs["Logits"].shape == (2, 1000)
     assert head.get_layer("Conv2d_0") is model.get_layer("Conv2d_0")
+
+
+def test_logits_end_point_is_slims_squeezed_logits():
+    """TF-slim's mobilenet_v1: end_points['Logits'] = tf.squeeze(net, [1, 2]), the
+    pre-softmax logits as (batch, classes); AvgPool_1a stays 4-D (batch, 1, 1, channels)."""
+    model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(64, 64, 3), classes=10)
+    _lively_weights(model)
+    features = mobilenet_tf.feature_extractor(model, endpoints=("AvgPool_1a", "Logits"))
+    assert {k: tuple(v.shape) for k, v in features.output.items()} == {
+        "AvgPool_1a": (None, 1, 1, 256), "Logits": (None, 10)}
+    logits_model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(64, 64, 3), classes=10,
+                                            classifier_activation=None)
+    logits_model.set_weights(model.get_weights())
+    images = _random_images((64, 64, 3))
+    outputs = features.predict(images, verbose=0)
+    logits = logits_model.predict(images, verbose=0)
+    assert outputs["Logits"].shape == (2, 10)
+    # The same layers on the same input, evaluated twice in float32: they agree to
+    # 2·u·ΣK·(logit scale), ΣK the network's reduction lengths (tests/numerics.py).
+    bound = numerics.float32_bound(model, np.abs(logits).max())
+    assert np.abs(logits).mean() > 30 * bound   # logits of a scale the bound can tell apart
+    np.testing.assert_allclose(outputs["Logits"], logits, rtol=0, atol=bound)
+    # Independently: the Logits 1x1 convolution of the pooled features, redone in float64.
+    # Float32 computes that dot product of 256 terms plus the bias with an error of at most
+    # γ_257·Σ|terms| per logit, γ_n = n·u/(1 - n·u) <= 1.01·n·u (Higham §3.1).
+    pooled = outputs["AvgPool_1a"].reshape(2, 256).astype(np.float64)
+    kernel = model.get_layer("Logits").kernel.numpy().reshape(256, 10).astype(np.float64)
+    bias = model.get_layer("Logits").bias.numpy().astype(np.float64)
+    terms = np.abs(pooled) @ np.abs(kernel) + np.abs(bias)
+    assert np.all(np.abs(outputs["Logits"] - (pooled @ kernel + bias))
+                  <= 1.01 * (256 + 1) * numerics.U32 * terms)
+    # And the model's probabilities are the softmax of these logits (|Δp| <= 2 p max|Δz|).
+    probs = model.predict(images, verbose=0)
+    z = outputs["Logits"].astype(np.float64)
+    expected = np.exp(z - z.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, rtol=0,
+                               atol=2 * bound + numerics.softmax_sum_bound(10))
 
 
 # --- errors: one line, the argument, the value, what is allowed; nothing built -----------------
@@ -321,6 +407,9 @@ def test_feature_extractor_builds_and_shares_weights():
     (dict(conv_defs=[]), r"^`conv_defs` must be a non-empty sequence"),
     (dict(weights="imagenet_typo"), r"`weights` .*Received: weights='imagenet_typo'"),
     (dict(classifier_activation="nope"), r"^`classifier_activation` must be .*Received: classifier_activation='nope'$"),
+    (dict(weights="imagenet", alpha=0.25, input_shape=(128, 128, 3), classifier_activation="sigmoid"),
+     r"^`classifier_activation` must be 'softmax' or None with pretrained `weights` and "
+     r"include_top=True\. Received: classifier_activation='sigmoid'$"),
     (dict(name="a/b"), r"^`name` must be a non-empty string without '/'\. Received: name='a/b'$"),
 ])
 def test_bad_arguments_raise_one_line_before_building(kwargs, pattern, monkeypatch):
@@ -331,6 +420,57 @@ def test_bad_arguments_raise_one_line_before_building(kwargs, pattern, monkeypat
     with pytest.raises(ValueError, match=pattern) as info:
         mobilenet_tf.MobileNetV1(**kwargs)
     assert "\n" not in str(info.value)
+
+
+# keras.applications' imagenet_utils.validate_activation is the oracle: with pretrained weights
+# and the head, only activations that resolve to softmax or to None's (linear) are allowed.
+ACTIVATIONS = ["softmax", None, "linear", keras.activations.softmax, "relu", "sigmoid",
+               keras.activations.gelu, "log_softmax"]
+
+
+def _keras_refuses(activation):
+    from keras.src.applications import imagenet_utils   # validate_activation is not exported
+    try:
+        imagenet_utils.validate_activation(activation, "imagenet")
+    except ValueError:
+        return True
+    return False
+
+
+def test_pretrained_head_takes_softmax_or_none_only_as_keras(tmp_path, monkeypatch):
+    trained = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(32, 32, 3), classes=3)
+    path = str(tmp_path / "trained.weights.h5")
+    trained.save_weights(path)
+    refused = [a for a in ACTIVATIONS if _keras_refuses(a)]
+    assert refused == ["relu", "sigmoid", keras.activations.gelu, "log_softmax"]
+    pretrained = [dict(weights="imagenet", input_shape=(128, 128, 3)),
+                  dict(weights=path, input_shape=(32, 32, 3), classes=3)]
+    for activation in refused:
+        for kwargs in pretrained:
+            with monkeypatch.context() as m:   # refused before any layer is built
+                m.setattr(keras.layers.Layer, "__new__", _no_layers)
+                with pytest.raises(ValueError) as info:
+                    mobilenet_tf.MobileNetV1(alpha=0.25, classifier_activation=activation, **kwargs)
+            assert str(info.value) == (
+                "`classifier_activation` must be 'softmax' or None with pretrained `weights` "
+                f"and include_top=True. Received: classifier_activation={activation!r}")
+    for activation in ACTIVATIONS:
+        if activation not in refused:   # built, and the file's weights loaded
+            model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(32, 32, 3), classes=3,
+                                             weights=path, classifier_activation=activation)
+            np.testing.assert_array_equal(model.get_layer("Logits").kernel,
+                                          trained.get_layer("Logits").kernel)
+    # Without pretrained weights, or without the head (Keras ignores classifier_activation
+    # then), any Keras activation.
+    assert mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(32, 32, 3), classes=3,
+                                    classifier_activation="sigmoid").output_shape == (None, 3)
+    assert mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(32, 32, 3), include_top=False,
+                                    weights=path, classifier_activation="sigmoid").output_shape \
+        == (None, 1, 1, 256)
+
+
+def _no_layers(*args, **kw):
+    raise AssertionError("a layer was built before the argument was rejected")
 
 
 def test_conv_defs_tuple_rows_are_accepted():

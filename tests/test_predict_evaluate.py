@@ -133,7 +133,8 @@ def test_evaluate_wordnet_subfolders_and_bad_files(shared_data, tmp_path, capsys
         f"--weights={shared_data / 'weights' / H5[(0.25, 128)]}", f"--images={tmp_path}"], capsys)
     assert status == 1
     assert re.search(r"^error: .*/broken\.jpg: cannot be decoded .*\(skipped\)$", err, re.M)
-    assert re.search(r"^images: 6 \(1 skipped\)$", out, re.M)
+    assert re.search(r"^images: 6 \(1 skipped\) from .* \(class sub-folders\); 1000 classes; "
+                     r"preprocessing resize$", out, re.M), out
     # Oracle: keras.applications.MobileNet with the same file on the six images, resized.
     reference = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3),
                                              weights=str(shared_data / "weights" / H5[(0.25, 128)]))
@@ -184,13 +185,16 @@ def test_evaluate_tfds_dataset(shared_data, tmp_path, capsys):
 
 
 def test_help_says_which_preprocessing_is_the_default(capsys):
+    """Google's weights: 'resize' (the reference accuracies); a run of train.py or its export:
+    'central_crop', what its validation used."""
     for module in (predict, evaluate):
         status, out, _ = _run_main(module, ["--help"], capsys)
         assert status == 0
         out = " ".join(out.split())   # argparse wraps the help text
-        assert re.search(r"'resize' \(default\): resize the whole image to the model size, no "
-                         r"crop, then scale to \[-1, 1\]", out)
-        assert "'central_crop'" in out
+        assert re.search(r"'resize': resize the whole image to the model size, no crop, then "
+                         r"scale to \[-1, 1\] .* the default for Google's weights\); "
+                         r"'central_crop': .* \(the default for a train\.py run or its export",
+                         out), out
 
 
 @pytest.mark.parametrize("module,argv,pattern", [
@@ -202,7 +206,8 @@ def test_help_says_which_preprocessing_is_the_default(capsys):
      r"error: `weights` must be None, 'imagenet', .*; there is no such file or checkpoint "
      r"prefix\. Received: weights='/no/such\.ckpt'"),
     (predict, ["--classes=10", "--alpha=0.25", "--image_size=128", "x.jpg"],
-     r"error: ImageNet predictions need a head of 1000 or 1001 .* Received: classes=10"),
+     r"error: weights='imagenet' with include_top=True need classes=1000; .* Received: "
+     r"classes=10"),
     (evaluate, ["--images=/no/such/folder"], r"error: --images: no such folder: /no/such/folder"),
     (evaluate, ["--image_size=abc", "--images=x"], r"argument --image_size: must be an int >= 1"),
     (convert, ["--from=x.ckpt", "--alpha=0.25", "--image_size=128", "--output=m.txt"],

@@ -105,7 +105,8 @@ def test_every_flag_file_parses(repo_root):
 FLAG_VALUES = {
     "alpha": 0.5, "image_size": 96, "architecture": "shallow_mobilenet", "dropout": 0.21,
     "batch_norm_momentum": 0.93, "batch_size": 48, "epochs": 7, "train_steps": 11,
-    "optimizer": "momentum", "learning_rate": 0.031, "learning_rate_batch_size": 96,
+    "optimizer": "momentum", "learning_rate": 0.031, "base_learning_rate": 0.0052,
+    "base_batch_size": 96,
     "lr_decay_factor": 0.81, "lr_decay_epochs": 3.5, "warmup_epochs": 0.7, "rmsprop_decay": 0.84,
     "momentum": 0.61, "epsilon": 0.37, "weight_decay": 2.3e-5, "regularize_depthwise": True,
     "label_smoothing": 0.13, "moving_average_decay": 0.77, "min_crop_area": 0.29,

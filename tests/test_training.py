@@ -101,16 +101,31 @@ def test_warmup_is_linear_then_the_staircase():
 
 
 def test_batch_size_scaling_rule_and_decay_every_two_epochs():
-    config = training.TrainConfig(learning_rate=0.016, batch_size=512, lr_decay_epochs=2.0,
+    config = training.TrainConfig(base_learning_rate=0.016, batch_size=512, lr_decay_epochs=2.0,
                                   warmup_epochs=0.5)
     schedule = training.learning_rate_schedule(config, steps_per_epoch=100)
     assert schedule.rate == 0.016 * 512 / 256
+    assert training.initial_learning_rate(config)[1].startswith(
+        "0.032 (= base_learning_rate 0.016 x batch 512 / 256: linear scaling")
     assert (schedule.decay_steps, schedule.warmup_steps) == (200, 50)
     assert float(schedule(199)) == pytest.approx(0.032, rel=_float32_rel(0, 0.94))
     assert float(schedule(200)) == pytest.approx(0.032 * 0.94, rel=_float32_rel(1, 0.94))
     assert training.scaled_learning_rate(0.045, 32, 32) == 0.045
     assert training.StaircaseDecayWithWarmup.from_config(schedule.get_config()).get_config() == \
         schedule.get_config()
+
+
+def test_a_given_learning_rate_is_the_rate_used_whatever_the_batch():
+    """--learning_rate=0.001 --batch_size=32 trains at 0.001 (a Keras user's expectation),
+    not 0.001 x 32/256; the base rate, also given, is then ignored."""
+    for batch_size in (32, 512):
+        config = training.TrainConfig(learning_rate=0.001, base_learning_rate=0.5,
+                                      batch_size=batch_size, base_batch_size=64)
+        schedule = training.learning_rate_schedule(config, steps_per_epoch=10)
+        assert schedule.rate == 0.001
+        assert training.initial_learning_rate(config) == (0.001, "0.001 (learning_rate, as given)")
+    with pytest.raises(ValueError, match=r"learning_rate.*Received: learning_rate=0"):
+        training.TrainConfig(learning_rate=0.0).check()
 
 
 def test_rmsprop_matches_the_paper_and_slim_settings():
@@ -153,10 +168,10 @@ def test_rmsprop_step_is_slims_formula_with_each_setting_in_its_place():
     """TF-slim's RMSProp (ms = ρ·ms + (1-ρ)·g², mom = μ·mom + lr·g/√(ms + ε), w -= mom; ms
     starts at 0 in Keras) and the moving average (a = d·a + (1-d)·w after each step, a = w
     after the first), with every setting different so a swap shows. The learning rate is the
-    config's per-256 rate scaled to the batch (0.02 · 64/32)."""
+    config's base rate scaled to the batch (0.02 · 64/32)."""
     config = training.TrainConfig(rmsprop_decay=0.8, momentum=0.6, epsilon=0.3,
-                                  moving_average_decay=0.7, learning_rate=0.02, batch_size=64,
-                                  learning_rate_batch_size=32)
+                                  moving_average_decay=0.7, base_learning_rate=0.02, batch_size=64,
+                                  base_batch_size=32)
     values, averages = _apply(training.make_optimizer(
         config, training.learning_rate_schedule(config, steps_per_epoch=1000)))
     lr, w, ms, mom, average = 0.04, START.copy(), 0.0, 0.0, None
@@ -375,7 +390,7 @@ def test_from_scratch_training_lowers_the_loss(tmp_path):
     _colour_folder(tmp_path / "data", 48)
     config = training.TrainConfig(
         dataset=f"folder:{tmp_path / 'data'}", validation_fraction=0.25, alpha=0.25, image_size=32,
-        batch_size=8, epochs=8, learning_rate=0.005, learning_rate_batch_size=8,
+        batch_size=8, epochs=8, learning_rate=0.005,
         batch_norm_momentum=0.9, cache="memory", model_dir=str(tmp_path / "run"), verbose=0,
         mode="train_and_eval")
     summary = training.train(config, log=lambda *_: None)

@@ -7,6 +7,8 @@ mobilenet_v1_1.0_224.ckpt, and Google's 1001-line label file for the class names
 """
 
 import csv
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -213,6 +215,66 @@ def test_imagenet_from_prefilled_keras_cache(shared_data, model_025_h5, imagenet
                                   model_025_h5.get_layer("Conv2d_9_depthwise").kernel)
 
 
+def test_imagenet_for_an_input_of_unknown_size_is_the_224_file_as_keras(monkeypatch):
+    """keras.applications.MobileNet(weights="imagenet", include_top=False) without input_shape
+    builds an input of any size and loads the 224 file (rows is None: 'not in [128, 160, 192,
+    224]'); so does this. Keras is the oracle: its get_file call is caught, nothing downloaded."""
+    from keras.src.applications import mobilenet as keras_mobilenet
+    asked = []
+
+    def catch(fname, origin, **kwargs):
+        asked.append(fname)
+        raise InterruptedError("caught")
+    monkeypatch.setattr(keras_mobilenet.file_utils, "get_file", catch)
+    with pytest.warns(UserWarning, match=r"Weights for input shape \(224, 224\) will be loaded"), \
+            pytest.raises(InterruptedError):
+        keras.applications.MobileNet(weights="imagenet", alpha=0.25, include_top=False)
+    assert asked == ["mobilenet_2_5_224_tf_no_top.h5"]
+    for shape in [(None, None, 3), (None, 128, 3), (160, None, 3)]:
+        source = weights.check_weights("imagenet", alpha=0.25, input_shape=shape,
+                                       include_top=False)
+        assert source.path == "mobilenet_2_5_224_tf_no_top.h5"
+
+
+def test_imagenet_into_an_any_size_model_from_prefilled_keras_cache(shared_data, model_025_h5,
+                                                                    imagenet50, tmp_path,
+                                                                    monkeypatch, capsys):
+    # Every Google file has the same variable shapes: the 128 file without its head stands in
+    # for the 224 _no_top one.
+    (tmp_path / "models").mkdir()
+    with h5py.File(_weights_file(shared_data, H5[(0.25, 128)]), "r") as f, \
+            h5py.File(tmp_path / "models" / "mobilenet_2_5_224_tf_no_top.h5", "w") as g:
+        for key, value in f.attrs.items():
+            g.attrs[key] = value
+        kept = [n for n in f.attrs["layer_names"] if n != "conv_preds"]
+        g.attrs["layer_names"] = kept
+        for name in kept:
+            f.copy(f[name], g, name=name)
+    monkeypatch.setattr(weights, "CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(weights, "BASE_WEIGHT_PATH", "http://unreachable.invalid/mobilenet/")
+    model = mobilenet_tf.MobileNetV1(alpha=0.25, include_top=False, weights="imagenet")
+    assert model.input_shape == (None, None, None, 3)
+    out = capsys.readouterr().out
+    assert "Loaded 135 variables from " + str(tmp_path / "models" / "mobilenet_2_5_224_tf_no_top.h5") in out
+    assert ("weights='imagenet' for an input of unknown size: mobilenet_2_5_224_tf_no_top.h5 "
+            "(trained at 224x224), as keras.applications.") in out
+    np.testing.assert_array_equal(model.get_layer("Conv2d_13_pointwise").kernel,
+                                  model_025_h5.get_layer("Conv2d_13_pointwise").kernel)
+    # load_weights into a built any-size model picks the same file.
+    built = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(None, None, 3), include_top=False)
+    report = mobilenet_tf.load_weights(built, "imagenet", verbose=False)
+    assert report.source.endswith("models/mobilenet_2_5_224_tf_no_top.h5") and report.loaded == 135
+    assert report.notes == ["weights='imagenet' for an input of unknown size: "
+                            "mobilenet_2_5_224_tf_no_top.h5 (trained at 224x224), as "
+                            "keras.applications."]
+    x = _inputs(imagenet50[0][:4], 128)
+    reference = keras.Model(model_025_h5.input, model_025_h5.get_layer("Conv2d_13_pointwise_Relu6").output)
+    # Same weights, same layers; the any-size model uses 'same' where the 128 one pads
+    # explicitly: float32 rounding through the network (tests/numerics.py) on ReLU6 outputs.
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(reference(x)), rtol=0,
+                               atol=numerics.float32_bound(reference, 6.0))
+
+
 def test_imagenet_downloads_with_keras_get_file(shared_data, tmp_path, monkeypatch):
     # A file:// origin runs the real download code (keras.utils.get_file) without a network.
     monkeypatch.setattr(weights, "BASE_WEIGHT_PATH", (shared_data / "weights").as_uri() + "/")
@@ -248,9 +310,6 @@ PAIRS = r"0\.25/128, 0\.25/160, 0\.25/192, 0\.25/224, 0\.5/128, .*, 1/224"
     (dict(alpha=0.25, input_shape=(128, 160, 3)),
      r"^weights='imagenet' exist only .*\(square inputs\)\. Received: alpha=0\.25, "
      r"input_shape=\(128, 160, 3\)$"),
-    (dict(alpha=0.25, input_shape=(None, None, 3), include_top=False),
-     r"^weights='imagenet' exist only .*\(square inputs\)\. Received: alpha=0\.25, "
-     r"input_shape=\(None, None, 3\)$"),
     (dict(alpha=0.25, input_shape=(128, 128, 3), classes=10),
      r"^weights='imagenet' with include_top=True need classes=1000; .*skip_mismatched_head=True"
      r"\)\. Received: classes=10$"),
@@ -420,14 +479,14 @@ def test_decode_predictions_for_1000_and_1001_heads():
     preds = np.zeros((2, 1000), np.float32)
     preds[0, 207], preds[0, 0], preds[1, 999] = 0.7, 0.2, 0.9
     decoded = mobilenet_tf.decode_predictions(preds, top=2)
-    assert decoded[0] == [("n02099601", "golden retriever", pytest.approx(0.7, rel=numerics.U32)),
+    assert decoded[0] == [("n02099601", "golden_retriever", pytest.approx(0.7, rel=numerics.U32)),
                           ("n01440764", "tench", pytest.approx(0.2, rel=numerics.U32))]
-    assert decoded[1][0][:2] == ("n15075141", "toilet tissue")
+    assert decoded[1][0][:2] == ("n15075141", "toilet_tissue")
     slim = np.zeros((1, 1001), np.float32)
     slim[0, 0], slim[0, 208] = 0.6, 0.3
     assert mobilenet_tf.decode_predictions(slim, top=2)[0] == [
         ("background", "background", pytest.approx(0.6, rel=numerics.U32)),
-        ("n02099601", "golden retriever", pytest.approx(0.3, rel=numerics.U32))]
+        ("n02099601", "golden_retriever", pytest.approx(0.3, rel=numerics.U32))]
     with pytest.raises(ValueError, match=r"^ImageNet predictions need a head of 1000 or 1001 .*"
                                          r"Received: classes=10$"):
         mobilenet_tf.decode_predictions(np.zeros((1, 10)))
@@ -452,6 +511,99 @@ def test_preprocess_input_scales_to_minus_one_one():
     with pytest.raises(ValueError, match=r"^`preprocessing` must be one of \('resize', "
                                          r"'central_crop'\)\. Received: preprocessing='crop'$"):
         imagenet.prepare_image(image, 32, "crop")
+
+
+@pytest.mark.parametrize("data_format", [None, "channels_last", "channels_first"])
+def test_preprocess_input_takes_keras_data_format(data_format):
+    """keras.applications.mobilenet.preprocess_input(x, data_format) is the oracle: the same
+    scaling (x / 127.5 - 1, elementwise) whatever the layout."""
+    x = np.random.default_rng(0).uniform(0, 255, (2, 3, 5, 4)).astype(np.float32)
+    expected = keras.applications.mobilenet.preprocess_input(x.copy(), data_format=data_format)
+    np.testing.assert_array_equal(mobilenet_tf.preprocess_input(x, data_format=data_format),
+                                  expected)
+    np.testing.assert_array_equal(mobilenet_tf.preprocess_input(x, data_format), expected)
+    np.testing.assert_array_equal(
+        mobilenet_tf.preprocess_input(tf.constant(x), data_format=data_format), expected)
+
+
+@pytest.mark.parametrize("data_format", ["channels_middle", "NHWC", ""])
+def test_preprocess_input_refuses_another_data_format_as_keras(data_format):
+    with pytest.raises(ValueError, match="Received: data_format="):
+        keras.applications.mobilenet.preprocess_input(np.zeros((1, 2, 2, 3)), data_format=data_format)
+    with pytest.raises(ValueError) as info:
+        mobilenet_tf.preprocess_input(np.zeros((1, 2, 2, 3)), data_format=data_format)
+    assert str(info.value) == ("`data_format` must be None, 'channels_last' or 'channels_first'. "
+                               f"Received: data_format={data_format!r}")
+
+
+def _keras_class_index_json(ids, names):
+    """imagenet_class_index.json as Keras' file is written: json.dumps of
+    {"0": [wordnet id, name], ...} with json's default separators, no newline at the end."""
+    return json.dumps({str(i): [wnid, name] for i, (wnid, name) in enumerate(zip(ids, names))})
+
+
+def test_decode_predictions_names_are_keras_own(tmp_path, monkeypatch):
+    """All 1000 (wordnet id, name) pairs against Keras' own imagenet_class_index.json, read by
+    Keras' own loader, keras.applications.imagenet_utils.decode_predictions.
+
+    That file cannot be downloaded here or in CI, and no package ships it. But Keras pins its
+    MD5 (``get_file(..., file_hash=...)``) and uses a file in its cache only when the hash
+    matches. So the test writes the file Keras' layout gives for our pairs (json.dumps of
+    {"0": [id, name], ...}) into a Keras cache and lets Keras load it, the download address
+    made unreachable: it is read only if it is Keras' file to the byte, and then Keras' answers
+    on one-hot rows must be ours. A copy of Keras' file in the real Keras cache (~/.keras/models
+    or $KERAS_HOME/models), if there is one, is read through the same loader as well."""
+    import keras.src.applications.imagenet_utils as keras_imagenet_utils
+    from keras.src.backend.config import keras_home
+    real_get_file = keras_imagenet_utils.file_utils.get_file
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "imagenet_class_index.json").write_text(
+        _keras_class_index_json(imagenet.wordnet_ids(), imagenet.keras_class_names()))
+    caches = [str(tmp_path)]
+    if os.path.isfile(os.path.join(keras_home(), "models", "imagenet_class_index.json")):
+        caches.append(keras_home())
+
+    def get_file_from(cache):
+        def get_file(fname, origin, **kwargs):
+            # Keras' check, said first: with another file Keras would try to download its own.
+            with open(os.path.join(cache, kwargs["cache_subdir"], fname), "rb") as f:
+                md5 = hashlib.md5(f.read()).hexdigest()
+            assert md5 == kwargs["file_hash"], (
+                f"{fname} in {cache} is not Keras' file (MD5 {md5}, Keras pins "
+                f"{kwargs['file_hash']}): a name or id differs from Keras'")
+            return real_get_file(fname, origin, cache_dir=cache, **kwargs)
+        return get_file
+
+    one_hot = np.eye(1000, dtype=np.float32)
+    ours = [row[0][:2] for row in imagenet.decode_predictions(one_hot, top=1)]
+    for cache in caches:
+        monkeypatch.setattr(keras_imagenet_utils, "CLASS_INDEX", None)
+        monkeypatch.setattr(keras_imagenet_utils, "CLASS_INDEX_PATH",
+                            "http://unreachable.invalid/imagenet_class_index.json")
+        monkeypatch.setattr(keras_imagenet_utils.file_utils, "get_file", get_file_from(cache))
+        theirs = keras.applications.imagenet_utils.decode_predictions(one_hot, top=1)
+        assert [tuple(row[0][:2]) for row in theirs] == ours
+    assert ours[101] == ("n01871265", "tusker") and len(set(ours)) == 1000
+
+
+def test_decode_predictions_names_keras_documents():
+    """Keras' documentation (keras.io/api/applications, "Classify ImageNet classes with
+    ResNet50") prints decode_predictions(preds, top=3)[0] for an elephant photo as
+    [('n02504013', 'Indian_elephant', 0.82658225), ('n01871265', 'tusker', 0.1122357),
+    ('n02504458', 'African_elephant', 0.061040461)]. Independent of any file layout."""
+    preds = np.zeros((1, 1000), np.float32)
+    for wnid, p in [("n02504013", 0.82658225), ("n01871265", 0.1122357),
+                    ("n02504458", 0.061040461)]:
+        preds[0, imagenet.class_index(wnid)] = p
+    assert [r[:2] for r in imagenet.decode_predictions(preds, top=3)[0]] == [
+        ("n02504013", "Indian_elephant"), ("n01871265", "tusker"),
+        ("n02504458", "African_elephant")]
+    # The rule: Keras' name is the first WordNet lemma with '_' for ' ' (414 classes differ
+    # from the lemma as written; Keras' file shares two names, crane and maillot, as WordNet).
+    lemmas = [name.split(",")[0] for name in imagenet.class_names()]
+    assert list(imagenet.keras_class_names()) == [lemma.replace(" ", "_") for lemma in lemmas]
+    assert sum(k != lemma for k, lemma in zip(imagenet.keras_class_names(), lemmas)) == 414
+    assert len(set(imagenet.keras_class_names())) == 998
 
 
 def test_class_data_file_ships_in_the_package():
