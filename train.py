@@ -9,6 +9,8 @@
   TF_CONFIG='{"cluster": {"worker": ["h1:2222", "h2:2222"]}, "task": {"type": "worker", "index": 0}}' \\
       python train.py --flagfile=... --distribution_strategy=multi_worker_mirrored
   python train.py --flagfile=... --mixed_precision=bfloat16             # or float16 (loss scaling)
+  python train.py --dataset=folder:/data/photos --alpha=0.25 --image_size=128 \\
+      --teacher=runs/big --distillation_weight=0.5                      # distillation (README)
 
 Re-running a command continues from the newest checkpoint in --model_dir (a
 finished run is left unchanged). Ctrl-C (SIGINT) or SIGTERM saves a checkpoint
@@ -143,6 +145,31 @@ flags.DEFINE_boolean("train_batch_norm", False,
 flags.register_multi_flags_validator(
     ["freeze_base", "init_weights"], lambda f: not f["freeze_base"] or bool(f["init_weights"]),
     message="--freeze_base needs --init_weights (a frozen random base learns nothing)")
+
+# --- distillation (the paper's section 4.5) ---------------------------------------------------------
+flags.DEFINE_string("teacher", None,
+                    "Train by distillation from this teacher: a train.py run folder, a .keras "
+                    "file, or weights ('imagenet', .h5, TF-slim checkpoint; then "
+                    "--teacher_alpha and --teacher_image_size). It must predict the student's "
+                    "classes; it runs frozen in inference mode on each training crop, resized to "
+                    "its input size, and is not saved with the student.")
+flags.DEFINE_float("teacher_alpha", None, "α of a teacher given as weights.")
+flags.register_validator("teacher_alpha", lambda v: v is None or v > 0, message="must be > 0")
+flags.DEFINE_integer("teacher_image_size", None, "Input size of a teacher given as weights.",
+                     lower_bound=32)
+flags.DEFINE_float("distillation_temperature", 3.0,
+                   "Softmax temperature T of the teacher's and student's outputs (the KL term "
+                   "is multiplied by T^2; Keras' LogitsDistillation default 3).")
+flags.register_validator("distillation_temperature", lambda v: v > 0, message="must be > 0")
+flags.DEFINE_float("distillation_weight", 0.5,
+                   "Weight w of the teacher's term: loss = w * distillation + (1 - w) * label "
+                   "loss. 1.0: the teacher only (labels unused, so a folder of images without "
+                   "class sub-folders trains).")
+flags.register_validator("distillation_weight", lambda v: 0 < v <= 1, message="must be in (0, 1]")
+for _name in ("teacher_alpha", "teacher_image_size"):
+    flags.register_multi_flags_validator(
+        [_name, "teacher"], lambda f, n=_name: f[n] is None or bool(f["teacher"]),
+        message=f"--{_name} needs --teacher (the teacher's weights)")
 
 # --- distribution and precision -------------------------------------------------------------------
 flags.DEFINE_enum("distribution_strategy", "default", list(distribute.STRATEGIES),

@@ -15,6 +15,10 @@ A dataset spec names the source:
   when GIF is not among ``formats`` are left out and reported by name, with a
   count (:attr:`ImageDataset.skipped`). GIF is opt-in: in photo folders GIFs
   are usually "image not found" placeholders or animations.
+  Images without labels (``allow_unlabelled``, for distillation from a teacher):
+  ``PATH/<images>`` (no validation), or ``PATH/train/<images>`` with
+  ``PATH/val/<class>/`` for validation; such a dataset has ``labelled`` False,
+  and its classes are those of ``val/`` (None without it: the teacher's).
 * ``synthetic``: random uint8 images and labels of the right shape, generated
   on the fly (deterministic per example), for smoke tests and benchmarks.
 
@@ -77,12 +81,13 @@ class ImageDataset:
     skipped: list = dataclasses.field(default_factory=list)   # [(path, reason)]
     description: str = ""
     epoch_source: object = None
+    labelled: bool = True      # False: training examples have label -1 (images without labels)
     _cached: dict = dataclasses.field(default_factory=dict, repr=False)
 
 
 def load_dataset(spec, *, data_dir=None, image_size=224, validation_fraction=0.1,
                  formats=DEFAULT_FOLDER_FORMATS, synthetic_examples=1024, synthetic_classes=1000,
-                 download=True, seed=0, log=print):
+                 download=True, seed=0, log=print, allow_unlabelled=False):
     """Finds the data named by ``spec`` and returns an :class:`ImageDataset`.
 
     Args:
@@ -96,6 +101,8 @@ def load_dataset(spec, *, data_dir=None, image_size=224, validation_fraction=0.1
       download: allow tfds to download a dataset that is not prepared.
       seed: seed of the held-out choice for folders.
       log: callable for progress and report lines.
+      allow_unlabelled: accept a folder whose training images have no class sub-folders
+        (see the module docstring); without it such a folder is refused, saying so.
 
     Raises:
       ValueError: a malformed argument.
@@ -108,6 +115,14 @@ def load_dataset(spec, *, data_dir=None, image_size=224, validation_fraction=0.1
     if kind == "synthetic":
         return _synthetic(spec, image_size, synthetic_examples, synthetic_classes, validation_fraction)
     if kind == "folder":
+        unlabelled = _unlabelled_layout(value)
+        if unlabelled:
+            if not allow_unlabelled:
+                raise DatasetError(
+                    f"folder dataset {value!r} has images but no class sub-folders: images "
+                    "without labels train only from a teacher (--teacher, "
+                    "--distillation_weight=1); for labels use PATH/<class>/<images>")
+            return _unlabelled_folder(spec, value, *unlabelled, formats, log)
         return _folder(spec, value, formats, validation_fraction, seed, log)
     return _tfds(value, data_dir, validation_fraction, download, log)
 
@@ -255,6 +270,73 @@ def scan_folder(path, formats=DEFAULT_FOLDER_FORMATS, *, workers=None):
     return FolderScan(class_names, train, validation, skipped, layout)
 
 
+def _image_files(directory):
+    return [os.path.join(directory, e) for e in sorted(os.listdir(directory))
+            if not e.startswith(".") and os.path.isfile(os.path.join(directory, e))
+            and os.path.splitext(e)[1].lower() in images.IMAGE_EXTENSIONS]
+
+
+def _unlabelled_layout(path):
+    """``(train_root, val_root or None)`` when the training images of folder `path` have no
+    class sub-folders (``PATH/<images>``, or ``PATH/train/<images>`` [+ ``PATH/val/<class>/``]);
+    else None."""
+    if not os.path.isdir(path):
+        return None
+    subdirs = _class_dirs(path)
+    val_name = next((n for n in _FOLDER_VAL_NAMES if n in subdirs), None)
+    if "train" in subdirs and set(subdirs) <= {"train", val_name}:
+        train_root = os.path.join(path, "train")
+        if not _class_dirs(train_root) and _image_files(train_root):
+            return train_root, os.path.join(path, val_name) if val_name else None
+        return None
+    if not subdirs and _image_files(path):
+        return path, None
+    return None
+
+
+def _unlabelled_folder(spec, path, train_root, val_root, formats, log):
+    candidates = _image_files(train_root)
+    class_names, val_files = None, []
+    if val_root:
+        class_names = _class_dirs(val_root)
+        if len(class_names) < 2:
+            raise DatasetError(f"folder dataset {path!r}: {os.path.basename(val_root)}/ needs at "
+                               f"least 2 class sub-folders, found {class_names}")
+        val_files = _list_class_files(val_root, class_names)
+    pairs = [(p, -1) for p in candidates] + val_files
+    with concurrent.futures.ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 2)) as pool:
+        reasons = list(pool.map(lambda item: _check_file(item[0], formats), pairs))
+    skipped = [(p, r) for (p, _), r in zip(pairs, reasons) if r is not None]
+    bad = {p for p, _ in skipped}
+    train = [(p, -1) for p in candidates if p not in bad]
+    val = [(p, label) for p, label in val_files if p not in bad]
+    if skipped:
+        log(f"{spec}: left out {len(skipped)} of {len(pairs)} files:")
+        for p, reason in skipped:
+            log(f"  {p}: {reason}")
+    if not train:
+        raise DatasetError(f"folder dataset {path!r} has no usable training image")
+    log(f"{spec}: {len(train)} training images without labels"
+        + (f", {len(val)} validation images in {len(class_names)} classes" if val_root else
+           ", no validation") + f"; files left out: {len(skipped)}")
+    return ImageDataset(spec=spec, num_classes=len(class_names) if class_names else None,
+                        num_train=len(train), num_validation=len(val),
+                        train_source=_pairs_source(train), validation_source=_pairs_source(val),
+                        encoded=True, class_names=class_names, skipped=skipped,
+                        description=f"{spec} (images without labels"
+                                    + (" + val/ classes)" if val_root else ")"),
+                        labelled=False)
+
+
+def _pairs_source(pairs):
+    if not pairs:
+        return None
+    paths = tf.constant([p for p, _ in pairs])
+    labels = tf.constant([label for _, label in pairs], dtype=tf.int64)
+    return tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+        lambda p, y: (tf.io.read_file(p), y))
+
+
 def _hold_out(pairs, fraction, num_classes, seed):
     """Per class, a seeded choice of round(fraction * n) files (at least 1 when n >= 2)."""
     rng = random.Random(seed)
@@ -286,17 +368,9 @@ def _folder(spec, path, formats, validation_fraction, seed, log):
     log(f"{spec}: {len(scan.class_names)} classes, {len(train)} training and {len(val)} validation "
         f"images ({how}); files left out: {len(scan.skipped)}")
 
-    def source(pairs):
-        if not pairs:
-            return None
-        paths = tf.constant([p for p, _ in pairs])
-        labels = tf.constant([label for _, label in pairs], dtype=tf.int64)
-        return tf.data.Dataset.from_tensor_slices((paths, labels)).map(
-            lambda p, y: (tf.io.read_file(p), y))
-
     return ImageDataset(spec=spec, num_classes=len(scan.class_names), num_train=len(train),
-                        num_validation=len(val), train_source=source(train),
-                        validation_source=source(val), encoded=True, class_names=scan.class_names,
+                        num_validation=len(val), train_source=_pairs_source(train),
+                        validation_source=_pairs_source(val), encoded=True, class_names=scan.class_names,
                         skipped=scan.skipped, description=f"{spec} ({scan.layout} layout)")
 
 
@@ -420,7 +494,8 @@ def train_input(dataset, *, batch_size, image_size, epoch=0, skip_steps=0, seed=
                 shuffle_buffer=10000, min_crop_area=preprocessing.DEFAULT_MIN_CROP_AREA,
                 color_distortion=True, cache=None, global_batch_size=None, num_shards=1,
                 shard_index=0):
-    """The training batches ``(images, one_hot_labels)`` of one epoch, from step `skip_steps` on.
+    """The training batches ``(images, one_hot_labels)`` of one epoch, from step `skip_steps` on
+    (``images`` alone for a dataset without labels).
 
     Epoch e is the training examples shuffled with the seed ``(seed, e)`` (a
     buffer of ``min(num_train, shuffle_buffer)`` examples: a full permutation
@@ -467,7 +542,7 @@ def train_input(dataset, *, batch_size, image_size, epoch=0, skip_steps=0, seed=
         image = preprocessing.preprocess_for_train(image, image_size, image_size,
                                                    min_crop_area=min_crop_area,
                                                    color_distortion=color_distortion)
-        return image, tf.one_hot(label, num_classes)
+        return (image, tf.one_hot(label, num_classes)) if dataset.labelled else image
 
     ds = ds.map(prep, num_parallel_calls=_AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True).prefetch(_AUTOTUNE)

@@ -402,7 +402,9 @@ def load_images(spec, image_size, count, *, split="train", data_dir=None, log=pr
         dataset = datasets.load_dataset(spec, image_size=size[0], validation_fraction=0.0,
                                         synthetic_examples=count, log=log)
     else:
-        dataset = datasets.load_dataset(spec, data_dir=data_dir, image_size=size[0], log=log)
+        # Images without labels (a distillation run's data) calibrate; verification uses val/.
+        dataset = datasets.load_dataset(spec, data_dir=data_dir, image_size=size[0], log=log,
+                                        allow_unlabelled=True)
     source = dataset.train_source
     if split == "validation" and kind != "synthetic":
         if dataset.validation_source is not None:
@@ -418,6 +420,7 @@ def load_images(spec, image_size, count, *, split="train", data_dir=None, log=pr
             break
     if not xs:
         raise ExportError(f"{spec}: no images in its {split} data")
-    labels = None if kind == "synthetic" else np.asarray(ys[:count], np.int64)
+    unlabelled = kind == "synthetic" or (not dataset.labelled and source is dataset.train_source)
+    labels = None if unlabelled else np.asarray(ys[:count], np.int64)
     return LoadedImages(np.stack(xs[:count]), labels, dataset.class_names, dataset.num_classes,
                         f"{spec}, {split}" if kind != "synthetic" else "synthetic random images")

@@ -52,6 +52,11 @@ end; a resumed run restores every worker from the chief's checkpoint.
 precision with float32 variables, batch-norm statistics, softmax and loss
 (loss scaling for float16); ``model.keras`` is always float32.
 
+Distillation (``teacher``; ``mobilenet_tf.distillation``): ``fit`` trains a
+``keras.distillation.Distiller`` of the model from the teacher's logits; the
+checkpoint, ``model.keras``, EMA, schedule and weight decay are those of the
+student alone, so a distilled run resumes, evaluates and exports like any other.
+
 This module reads no flags; ``train.py`` maps flags onto :class:`TrainConfig`.
 """
 
@@ -67,6 +72,7 @@ import numpy as np
 import tensorflow as tf
 
 from mobilenet_tf import datasets
+from mobilenet_tf import distillation
 from mobilenet_tf import distribute
 from mobilenet_tf import errors
 from mobilenet_tf import fileio
@@ -92,7 +98,7 @@ MODEL_FILE = "model.keras"
 HEAD_LAYERS = ("Logits",)
 # Settings a resumed or evaluated run must share with the run that wrote model_dir.
 _RUN_IDENTITY = ("dataset", "alpha", "image_size", "architecture", "optimizer", "batch_size",
-                 "moving_average_decay", "num_classes")
+                 "moving_average_decay", "num_classes", "teacher")
 
 
 class TrainingError(RuntimeError):
@@ -144,6 +150,12 @@ class TrainConfig:
     init_weights: str = None
     freeze_base: bool = False
     train_batch_norm: bool = False
+    # distillation (mobilenet_tf.distillation)
+    teacher: str = None                  # run folder, .keras, or weights (then its alpha and size)
+    teacher_alpha: float = None
+    teacher_image_size: int = None
+    distillation_temperature: float = distillation.DEFAULT_TEMPERATURE
+    distillation_weight: float = distillation.DEFAULT_WEIGHT   # 1: teacher only, labels unused
     # input
     min_crop_area: float = preprocessing.DEFAULT_MIN_CROP_AREA
     color_distortion: bool = True
@@ -212,6 +224,20 @@ class TrainConfig:
         distribute.check_options(self.distribution_strategy, tpu=self.tpu,
                                  tf_config=os.environ.get("TF_CONFIG"),
                                  mixed_precision=self.mixed_precision)
+        if not self.distillation_temperature > 0:
+            fail("distillation_temperature", "> 0")
+        if not 0 < self.distillation_weight <= 1:
+            fail("distillation_weight", "in (0, 1] (1: the teacher only, labels unused)")
+        if not self.teacher:
+            for name in ("teacher_alpha", "teacher_image_size"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"`{name}` needs `teacher` (the teacher's weights). "
+                                      f"Received: {name}={getattr(self, name)!r}, teacher=None")
+        if self.teacher_alpha is not None and not self.teacher_alpha > 0:
+            fail("teacher_alpha", "None or > 0")
+        if self.teacher_image_size is not None and (not isinstance(self.teacher_image_size, int)
+                                                    or self.teacher_image_size < 32):
+            fail("teacher_image_size", "None or an int >= 32")
         if self.freeze_base and not self.init_weights:
             raise ConfigError("`freeze_base` needs `init_weights` (a frozen random base learns "
                               "nothing). Received: freeze_base=True, init_weights=None")
@@ -436,9 +462,13 @@ def build_model(config, num_classes, log=print, load_weights=True, replicas=1):
     return model
 
 
-def compile_model(model, config, schedule, log):
+def compile_model(model, config, schedule, log, train_model=None):
     """Weight decay, optimizer, loss (with label smoothing) and top-1/top-5 metrics; builds the
-    optimizer (slots, EMA) so a checkpoint restores into it. Returns the optimizer."""
+    optimizer (slots, EMA) so a checkpoint restores into it. Returns the optimizer.
+
+    ``train_model``: what ``fit`` trains when it is not `model` itself — a
+    ``distillation.Distiller`` of `model` (its predictions are logits, so the label loss
+    takes logits); it is compiled, `model` gets the weight decay."""
     decoupled = config.optimizer == "adamw"
     decayed, excluded = apply_weight_decay(model, config.weight_decay,
                                            regularize_depthwise=config.regularize_depthwise,
@@ -449,12 +479,14 @@ def compile_model(model, config, schedule, log):
     log(f"No weight decay on {len(excluded)} variables (batch norm, biases"
         + ("" if config.regularize_depthwise else ", depthwise kernels") + ").")
     optimizer = make_optimizer(config, schedule, excluded_from_decay=excluded)
-    model.compile(
+    target = model if train_model is None else train_model
+    target.compile(
         optimizer=precision.with_loss_scaling(model, optimizer),   # float16: loss scaling
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing,
+                                                  from_logits=train_model is not None),
         metrics=accuracy_metrics(int(model.output_shape[-1])),
         jit_compile=config.jit_compile)
-    model.optimizer.build(model.trainable_variables)     # with float16 also the loss scale
+    target.optimizer.build(target.trainable_variables)     # with float16 also the loss scale
     return optimizer
 
 
@@ -521,6 +553,11 @@ def write_scalar(name, value, step):
                      metadata=_scalar_metadata())
 
 
+# With distillation also Keras' Distiller's student_loss (labels) and distillation_loss (teacher).
+_TRAIN_SCALARS = ("loss", "top1", "top5", "images_per_second", "student_loss",
+                  "distillation_loss")
+
+
 class _TensorBoardLogger(keras.callbacks.Callback):
     """TensorBoard scalars at the optimizer's step (so a resumed run continues the curves).
 
@@ -544,7 +581,7 @@ class _TensorBoardLogger(keras.callbacks.Callback):
         if not self.every or step % self.every or not logs:
             return
         with self.train_writer.as_default():
-            for key in ("loss", "top1", "top5", "images_per_second"):
+            for key in _TRAIN_SCALARS:
                 if key in logs:
                     write_scalar(f"step/{key}", logs[key], step)
             write_scalar("step/learning_rate", self._lr(), step)
@@ -553,12 +590,12 @@ class _TensorBoardLogger(keras.callbacks.Callback):
         step = int(self.optimizer.iterations.numpy())
         logs = logs or {}
         with self.train_writer.as_default():
-            for key in ("loss", "top1", "top5", "images_per_second"):
+            for key in _TRAIN_SCALARS:
                 if key in logs:
                     write_scalar(f"epoch/{key}", logs[key], step)
             write_scalar("epoch/learning_rate", self._lr(), step)
         with self.val_writer.as_default():
-            for key in ("loss", "top1", "top5"):
+            for key in ("loss", "top1", "top5", "student_loss", "distillation_loss"):
                 if f"val_{key}" in logs:
                     write_scalar(f"epoch/{key}", logs[f"val_{key}"], step)
         self.train_writer.flush()
@@ -669,7 +706,34 @@ def _load_data(config, log):
         config.dataset, data_dir=config.data_dir, image_size=config.image_size,
         validation_fraction=config.validation_fraction, formats=config.folder_formats,
         synthetic_examples=config.synthetic_examples, synthetic_classes=config.synthetic_classes,
-        download=config.download, seed=config.seed, log=log)
+        download=config.download, seed=config.seed, log=log,
+        allow_unlabelled=bool(getattr(config, "teacher", None)))
+
+
+def _load_teacher(config, data, strategy, log):
+    """The run's teacher (in the strategy's scope), checked against the data; the classes of
+    images without labels are the teacher's. Refusals are one line, before any work."""
+    if not data.labelled and config.distillation_weight < 1:
+        raise datasets.DatasetError(
+            f"{config.dataset}: the training images have no labels, so only the teacher can "
+            f"train on them: distillation_weight must be 1. Received: distillation_weight="
+            f"{config.distillation_weight:g}")
+    with strategy.scope():
+        teacher = distillation.load_teacher(config.teacher, alpha=config.teacher_alpha,
+                                            image_size=config.teacher_image_size)
+    if data.num_classes is None:
+        data.num_classes, data.class_names = teacher.num_classes, teacher.class_names
+    distillation.check_teacher_classes(teacher, data.num_classes, data.class_names, config.dataset)
+    size = "x".join(str(s) for s in teacher.image_size)
+    mix = ("the teacher only (labels unused)" if config.distillation_weight == 1 else
+           f"{config.distillation_weight:g} x teacher + {1 - config.distillation_weight:g} x labels")
+    log(f"Distillation from {teacher.source} ({size}, {teacher.num_classes} classes, inference "
+        f"mode, frozen; not saved with the student): temperature "
+        f"{config.distillation_temperature:g}, loss {mix}"
+        + ("" if teacher.image_size == (config.image_size, config.image_size)
+           else f"; the teacher sees each {config.image_size}x{config.image_size} crop resized "
+                f"to {size}"))
+    return teacher
 
 
 def _segments(start_step, total_steps, steps_per_epoch):
@@ -695,11 +759,13 @@ class _Progbar(keras.callbacks.ProgbarLogger):
         super().set_params(dict(params, epochs=self.total_epochs))
 
 
-def _checkpoint(model, optimizer):
-    """model + optimizer (+ the float16 loss scale, when compile wrapped the optimizer)."""
+def _checkpoint(model, optimizer, train_model=None):
+    """model + optimizer (+ the float16 loss scale, when compile wrapped the optimizer). With
+    distillation `model` is the student: the teacher is not saved."""
     extra = {}
-    if isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):
-        extra["loss_scale"] = model.optimizer
+    compiled = (train_model or model).optimizer
+    if isinstance(compiled, keras.optimizers.LossScaleOptimizer):
+        extra["loss_scale"] = compiled
     return tf.train.Checkpoint(model=model, optimizer=optimizer, **extra)
 
 
@@ -753,6 +819,11 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
     replicas = distribute.num_replicas(strategy)
     data = _load_data(config, log)
     with_eval = config.mode == "train_and_eval"
+    teacher = _load_teacher(config, data, strategy, log) if config.teacher else None
+    if with_eval and data.validation_source is None and not data.labelled:
+        raise datasets.DatasetError(f"{config.dataset}: the training images have no labels and "
+                                    "there is no val/ folder of class sub-folders; validation "
+                                    "needs labels (add one, or use mode 'train')")
     if with_eval and data.validation_source is None:
         raise datasets.DatasetError(f"{config.dataset} has no validation data for mode "
                                     "'train_and_eval' (use mode 'train' or a validation fraction)")
@@ -791,9 +862,15 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
             log("A checkpoint exists: resuming from it; init_weights is not loaded again.")
         model = build_model(config, data.num_classes, log=log, load_weights=not has_checkpoint,
                             replicas=replicas)
-        optimizer = compile_model(model, config, schedule, log)
-        distribute.patch_keras_for_multi_worker(model, strategy)
-        checkpoint = _checkpoint(model, optimizer)
+        train_model = None
+        if teacher is not None:
+            train_model = distillation.make_distiller(model, teacher,
+                                                      temperature=config.distillation_temperature,
+                                                      weight=config.distillation_weight)
+        optimizer = compile_model(model, config, schedule, log, train_model)
+        runner = train_model or model        # what fit() trains
+        distribute.patch_keras_for_multi_worker(runner, strategy)
+        checkpoint = _checkpoint(model, optimizer, train_model)
         manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
                                              max_to_keep=config.keep_checkpoints)
     restored = _restore(checkpoint, manager, log, restore_dir)
@@ -851,8 +928,8 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
                     cache=config.cache, global_batch_size=config.batch_size,
                     num_shards=num_shards, shard_index=shard_index)
             train_ds = distribute.distribute_input(strategy, input_fn, config.batch_size)
-            h = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps,
-                          validation_data=val_ds, callbacks=callbacks, verbose=config.verbose)
+            h = runner.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps,
+                           validation_data=val_ds, callbacks=callbacks, verbose=config.verbose)
             for key, values in h.history.items():
                 history.setdefault(key, []).extend(values)
             if i + 1 < len(segments) and optimizer.use_ema:
@@ -883,7 +960,7 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
             metrics = {k: history[f"val_{k}"][-1] for k in ("top1", "top5", "loss")
                        if f"val_{k}" in history}
         else:
-            metrics = model.evaluate(val_ds, verbose=0, return_dict=True)
+            metrics = runner.evaluate(val_ds, verbose=0, return_dict=True)
         result = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
         log(f"Validation at step {final_step}: {_accuracies(result)} ({data.num_validation} "
             "images" + (", EMA weights" if optimizer.use_ema else "") + ")")

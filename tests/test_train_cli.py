@@ -116,7 +116,8 @@ FLAG_VALUES = {
     "jit_compile": True, "mixed_precision": "bfloat16", "sync_batch_norm": False,
     "init_weights": "imagenet", "freeze_base": True, "train_batch_norm": True, "download": False,
     "cache": "memory", "data_dir": "/tmp/tfds", "dataset": "synthetic", "mode": "train",
-    "model_dir": "/tmp/run",
+    "model_dir": "/tmp/run", "teacher": "/tmp/big.keras", "teacher_alpha": 0.75,
+    "teacher_image_size": 192, "distillation_temperature": 2.5, "distillation_weight": 0.35,
 }
 
 
