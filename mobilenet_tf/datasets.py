@@ -204,6 +204,13 @@ def _list_class_files(root, class_names):
     return files
 
 
+def _check_files(pairs, formats, workers=None):
+    """``[(path, reason)]`` of the (path, label) `pairs` that are not usable images (in threads)."""
+    with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) + 2)) as pool:
+        reasons = list(pool.map(lambda item: _check_file(item[0], formats), pairs))
+    return [(p, r) for (p, _), r in zip(pairs, reasons) if r is not None]
+
+
 @dataclasses.dataclass
 class FolderScan:
     """Result of :func:`scan_folder`: usable (path, label) pairs and what was left out."""
@@ -258,10 +265,8 @@ def scan_folder(path, formats=DEFAULT_FOLDER_FORMATS, *, workers=None):
     candidates = train_files + val_files
     if not candidates:
         raise DatasetError(f"folder dataset {path!r} has no files in its class folders ({how})")
-    with concurrent.futures.ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 1) + 2)) as pool:
-        reasons = list(pool.map(lambda item: _check_file(item[0], formats), candidates))
-    bad = {p for (p, _), r in zip(candidates, reasons) if r is not None}
-    skipped = [(p, r) for (p, _), r in zip(candidates, reasons) if r is not None]
+    skipped = _check_files(candidates, formats, workers)
+    bad = {p for p, _ in skipped}
     train = [(p, label) for p, label in train_files if p not in bad]
     validation = [(p, label) for p, label in val_files if p not in bad] if val_root else None
     if not train:
@@ -304,9 +309,7 @@ def _unlabelled_folder(spec, path, train_root, val_root, formats, log):
                                f"least 2 class sub-folders, found {class_names}")
         val_files = _list_class_files(val_root, class_names)
     pairs = [(p, -1) for p in candidates] + val_files
-    with concurrent.futures.ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 2)) as pool:
-        reasons = list(pool.map(lambda item: _check_file(item[0], formats), pairs))
-    skipped = [(p, r) for (p, _), r in zip(pairs, reasons) if r is not None]
+    skipped = _check_files(pairs, formats)
     bad = {p for p, _ in skipped}
     train = [(p, -1) for p in candidates if p not in bad]
     val = [(p, label) for p, label in val_files if p not in bad]
