@@ -5,13 +5,16 @@
   python export_tflite.py --weights=imagenet --alpha=0.75 --image_size=192 --quantization=int8 \\
       --representative_dataset=folder:/data/my_photos --output=m.tflite
 
-Converts (``mobilenet_tf.export.convert``), then checks the ``.tflite`` file against the
-Keras model with the LiteRT interpreter on validation images and prints one table
-(``--noverify`` skips it); only then writes ``--output``, the labels beside it
-(``<output name>_labels.txt``, one class per line in output order) and, with
-``--saved_model_dir``, a TensorFlow SavedModel. Every file is written to a temporary
-name in its folder and renamed, so a failed, refused or interrupted export leaves nothing
-behind (and the temporaries of a killed one are removed by the next export to that name).
+Converts (``mobilenet_tf.export.convert``), adds the TFLite model metadata MediaPipe Tasks'
+ImageClassifier reads (the class names packed in, the input's normalization, name, version,
+license: ``mobilenet_tf.export.with_metadata``; a variant MediaPipe will not run, int8 input or
+output, gets one WARNING line), then checks the ``.tflite`` file against the Keras model with
+the LiteRT interpreter on validation images and prints one table (``--noverify`` skips it);
+only then writes ``--output``, the labels also beside it (``<output name>_labels.txt``, one
+class per line in output order) and, with ``--saved_model_dir``, a TensorFlow SavedModel.
+Every file is written to a temporary name in its folder and renamed, so a failed, refused or
+interrupted export leaves nothing behind (and the temporaries of a killed one are removed by
+the next export to that name).
 
 Exit status (README "Exit status"): 0 written; 2 input refused before any work (a bad flag,
 a missing or damaged model or weights file, an output path that cannot be written, missing
@@ -94,6 +97,11 @@ flags.DEFINE_string("output", None, "The .tflite file to write (its folder must 
 flags.DEFINE_string("saved_model_dir", None,
                     "Also write a TensorFlow SavedModel here for serving (signature serving_default, "
                     "variable batch; replaced if it exists).")
+flags.DEFINE_string("license", None,
+                    "License line written into the .tflite file's metadata. Default: Apache-2.0 "
+                    "for --weights=imagenet (Google's MobileNetV1 weights), else a line saying "
+                    "the exporter does not know it.")
+flags.DEFINE_string("model_version", "1", "Version written into the .tflite file's metadata.")
 flags.mark_flag_as_required("output")
 
 
@@ -205,6 +213,16 @@ def _build_model():
                                     f"weights={FLAGS.weights}")
 
 
+GOOGLE_WEIGHTS_LICENSE = "Apache-2.0 (Google's MobileNetV1 ImageNet weights)"
+UNKNOWN_LICENSE = "not stated: the exporter does not know the license of these weights and data"
+
+
+def _license():
+    if FLAGS.license is not None:
+        return FLAGS.license
+    return GOOGLE_WEIGHTS_LICENSE if FLAGS.weights == "imagenet" else UNKNOWN_LICENSE
+
+
 def _labels_for_model(loaded, num_classes):
     """Labels of `loaded` images in the model's output indexing, or None if they don't match."""
     if loaded is None or loaded.labels is None:
@@ -254,6 +272,20 @@ def _export():
             verify_spec = "synthetic"
         verification = export.load_images(verify_spec, size, FLAGS.num_verification_images,
                                           split="validation", data_dir=data_dir)
+    if class_names is None:
+        for loaded in (calibration, verification):
+            if (loaded is not None and loaded.class_names and not loaded.imagenet_labels
+                    and len(loaded.class_names) == num_classes):
+                class_names = loaded.class_names
+                break
+    labels = export.label_names(num_classes, class_names)
+    content = export.with_metadata(content, model, labels, quantization=FLAGS.quantization,
+                                   version=FLAGS.model_version, license=_license())
+    problem = export.mediapipe_problem(content)
+    if problem:
+        sys.stderr.write(f"WARNING: {FLAGS.output} {problem}. For MediaPipe, export with the "
+                         "defaults --raw_rgb_input and --output_type=float32\n")
+    if FLAGS.verify:
         result = export.verify(content, model, verification.images,
                                _labels_for_model(verification, num_classes),
                                quantization=FLAGS.quantization, latency_runs=FLAGS.latency_runs,
@@ -263,13 +295,6 @@ def _export():
         if minimum is None:
             minimum = export.DEFAULT_MIN_TOP1_AGREEMENT[FLAGS.quantization]
         export.check_agreement(result, minimum)
-    if class_names is None:
-        for loaded in (calibration, verification):
-            if (loaded is not None and loaded.class_names and not loaded.imagenet_labels
-                    and len(loaded.class_names) == num_classes):
-                class_names = loaded.class_names
-                break
-    labels = export.label_names(num_classes, class_names)
     files = {FLAGS.output: content,
              export.labels_path(FLAGS.output): ("\n".join(labels) + "\n").encode("utf-8")}
     saved_model = None
@@ -277,8 +302,9 @@ def _export():
         saved_model = (export.serving_archive(model, raw_rgb_input=FLAGS.raw_rgb_input,
                                               batch_size=None), FLAGS.saved_model_dir)
     fileio.write_all(files, saved_model)
-    print(f"Wrote {FLAGS.output} ({len(content):,} bytes) and {export.labels_path(FLAGS.output)} "
-          f"({len(labels)} labels)" + (f"; SavedModel {FLAGS.saved_model_dir}" if saved_model else ""))
+    print(f"Wrote {FLAGS.output} ({len(content):,} bytes, with TFLite metadata and its "
+          f"{len(labels)} labels packed in) and {export.labels_path(FLAGS.output)}"
+          + (f"; SavedModel {FLAGS.saved_model_dir}" if saved_model else ""))
     return 0
 
 

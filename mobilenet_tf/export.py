@@ -21,6 +21,10 @@
   in unchanged and no extra operator runs.
 * :func:`serving_archive`: the ``keras.export.ExportArchive`` with that signature, also
   what ``export_tflite.py --saved_model_dir`` writes as a TensorFlow SavedModel.
+* :func:`with_metadata`: the ``.tflite`` bytes with the TFLite model metadata MediaPipe Tasks'
+  ``ImageClassifier`` reads (name, description, version, license, the input's normalization, the
+  labels packed in as a ``TENSOR_AXIS_LABELS`` file; :mod:`mobilenet_tf.metadata`), and
+  :func:`mediapipe_problem`, why MediaPipe will not run an export (int8 input or output).
 * :func:`verify` runs the ``.tflite`` bytes with the LiteRT interpreter
   (:class:`mobilenet_tf.tflite.TFLiteClassifier`) and the Keras model on the same
   images and returns a :class:`Verification`: file size, top-1 agreement, top-1/top-5
@@ -44,6 +48,7 @@ import warnings
 import numpy as np
 
 from mobilenet_tf import imagenet
+from mobilenet_tf import labels as labels_lib
 from mobilenet_tf import runtime
 from mobilenet_tf.errors import InputError, WorkError
 from mobilenet_tf.inference import MODEL_FILE, SUMMARY_FILE, ModelFileError, load_model
@@ -53,6 +58,7 @@ __all__ = ["QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT", "DEFAULT_N
            "VERIFY_BATCH_SIZE", "SIGNATURE_KEY", "INPUT_NAME", "OUTPUT_NAME", "ExportError",
            "ModelFileError", "VerificationError",
            "model_image_size", "resolve_io_types", "serving_archive", "convert", "label_names",
+           "DEFAULT_MODEL_VERSION", "with_metadata", "mediapipe_problem",
            "Verification", "verify", "check_agreement", "LoadedImages", "load_images",
            "to_unit_range", "load_model", "labels_path", "read_labels", "MODEL_FILE",
            "SUMMARY_FILE"]
@@ -70,6 +76,7 @@ VERIFY_BATCH_SIZE = 32          # Keras runs the verification images in batches 
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
+DEFAULT_MODEL_VERSION = "1"
 _RAW_SCALE = 2.0 / 255.0
 
 
@@ -245,6 +252,40 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
             raise ExportError(f"internal: the int8 input quantization is scale {scale}, zero point "
                               f"{zero_point}, not 2/255 and 127 or 128 as pinned")
     return content
+
+
+# --- metadata -------------------------------------------------------------------------------------
+
+def with_metadata(content, model, labels, *, quantization, version=DEFAULT_MODEL_VERSION,
+                  license=None):
+    """`content` (``.tflite`` bytes of `model`) with the TFLite metadata MediaPipe Tasks reads:
+    name (the Keras model's), a description of the classifier and the export, `version`,
+    `license`, the input's image properties and normalization, and `labels` (class names in
+    output order) packed in as the output's ``TENSOR_AXIS_LABELS`` file. The network is
+    unchanged. See :func:`mobilenet_tf.metadata.populate`."""
+    from mobilenet_tf import __version__
+    from mobilenet_tf import metadata
+    height, width = model_image_size(model)
+    labels = labels_lib.label_names(int(model.output_shape[-1]), labels)
+    count = len(labels)
+    if labels_lib.is_imagenet_head(count) and labels == labels_lib.label_names(count):
+        head = f"{count} ImageNet classes" + (" (0 = background)" if count > imagenet.NUM_CLASSES
+                                              else "")
+    else:
+        head = f"{count} classes: {', '.join(labels[:10])}{', ...' if count > 10 else ''}"
+    description = (f"MobileNetV1 image classifier (Howard et al. 2017, arXiv:1704.04861), "
+                   f"{height}x{width} RGB input, {head}. TFLite export ({quantization}) by "
+                   f"mobilenet-tf {__version__}.")
+    return metadata.populate(content, labels, name=model.name, description=description,
+                             version=version, license=license)
+
+
+def mediapipe_problem(content):
+    """Why MediaPipe Tasks' ImageClassifier will not run the ``.tflite`` bytes (one line), or
+    None (:func:`mobilenet_tf.metadata.mediapipe_problem`)."""
+    from mobilenet_tf import metadata
+    from mobilenet_tf import tflite
+    return metadata.mediapipe_problem(tflite.TFLiteClassifier(content))
 
 
 # --- verification ---------------------------------------------------------------------------------

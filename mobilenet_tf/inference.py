@@ -145,8 +145,9 @@ def load_classifier(model=None, *, weights="imagenet", alpha=1.0, image_size=224
     `weights` (what ``MobileNetV1(weights=...)`` takes; a ``.keras`` file or run folder
     given as `weights` is loaded as `model`).
 
-    Class names: a run's ``summary.json``; a ``.tflite`` file's ``<name>_labels.txt``;
-    ImageNet's for a 1000 / 1001 head without names; else ``class_0``, ``class_1``, ...
+    Class names: a run's ``summary.json``; a ``.tflite`` file's metadata (the labels packed
+    in it), else its ``<name>_labels.txt``; ImageNet's for a 1000 / 1001 head without names
+    or with ImageNet's (Keras' or WordNet's, as Google's files have); else ``class_0``, ...
 
     Raises InputError / WeightsError (one line) for anything that cannot be loaded.
     """
@@ -158,14 +159,16 @@ def load_classifier(model=None, *, weights="imagenet", alpha=1.0, image_size=224
         from mobilenet_tf import tflite
         is_tflite = path.endswith(".tflite") or tflite.is_tflite_file(path)
         if is_tflite and not _is_keras_model_path(path):
+            from mobilenet_tf import metadata
             runner = tflite.TFLiteClassifier(path)
-            names = labels_lib.read_labels(path)
+            names, where = metadata.read_labels(runner.content, path), f"the metadata of {path}"
+            if names is None:
+                names, where = labels_lib.read_labels(path), labels_lib.labels_path(path)
             if names is not None and len(names) != runner.num_classes:
-                raise InputError(f"{labels_lib.labels_path(path)} has {len(names)} labels for a "
-                                 f"head of {runner.num_classes} outputs")
-            names = labels_lib.label_names(runner.num_classes, names)
-            is_imagenet = (labels_lib.is_imagenet_head(runner.num_classes) and
-                           names == labels_lib.label_names(runner.num_classes))
+                raise InputError(f"{where} has {len(names)} labels for a head of "
+                                 f"{runner.num_classes} outputs")
+            is_imagenet = labels_lib.is_imagenet_labels(names, runner.num_classes)
+            names = labels_lib.label_names(runner.num_classes, None if is_imagenet else names)
             return Classifier(runner, tuple(runner.image_size), names, is_imagenet, path,
                               trained_here=not is_imagenet)
         keras_model, class_names = load_model(path)

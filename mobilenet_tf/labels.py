@@ -5,6 +5,7 @@
   ``export_tflite.py`` writes beside a ``.tflite`` file (one name per line).
 * :func:`run_class_names`: the class names a ``train.py`` run recorded in its
   ``summary.json`` (folder and tfds datasets record them).
+* :func:`is_imagenet_labels`: whether a head's names are ImageNet's.
 
 Pure Python; no TensorFlow.
 """
@@ -16,7 +17,7 @@ from mobilenet_tf import imagenet
 from mobilenet_tf.errors import InputError
 
 __all__ = ["MODEL_FILE", "SUMMARY_FILE", "label_names", "labels_path", "read_labels",
-           "run_class_names", "is_imagenet_head"]
+           "run_class_names", "is_imagenet_head", "is_imagenet_labels"]
 
 MODEL_FILE = "model.keras"      # what train.py saves in its --model_dir
 SUMMARY_FILE = "summary.json"   # train.py's run summary (holds "class_names")
@@ -25,6 +26,19 @@ SUMMARY_FILE = "summary.json"   # train.py's run summary (holds "class_names")
 def is_imagenet_head(num_classes):
     """True for ImageNet's 1000-class head and TF-slim's 1001 (background first)."""
     return num_classes in (imagenet.NUM_CLASSES, imagenet.NUM_CLASSES + 1)
+
+
+def is_imagenet_labels(names, num_classes):
+    """True when a head of `num_classes` outputs is ImageNet's: 1000 / 1001 outputs with no
+    names, or with ImageNet's in head order, Keras' (:func:`label_names`, what this project's
+    exports carry) or the WordNet lemmas of Google's label files (``"tench, Tinca tinca"``)."""
+    if not is_imagenet_head(num_classes):
+        return False
+    if names is None:
+        return True
+    names = list(names)
+    background = [imagenet.BACKGROUND] if num_classes == imagenet.NUM_CLASSES + 1 else []
+    return names in (label_names(num_classes), background + list(imagenet.class_names()))
 
 
 def label_names(num_classes, class_names=None):

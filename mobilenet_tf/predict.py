@@ -5,8 +5,8 @@
     python -m mobilenet_tf.predict --model=runs/quickstart/mobilenet_int8.tflite ant.jpg
 
 ``--model`` takes a ``train.py`` run folder, its ``model.keras`` (class names from the
-run's ``summary.json``) or an ``export_tflite.py`` file (names from the
-``<model>_labels.txt`` beside it); without it, ``--weights`` / ``--alpha`` /
+run's ``summary.json``) or a ``.tflite`` file (names from its TFLite metadata, else from
+the ``<model>_labels.txt`` beside it); without it, ``--weights`` / ``--alpha`` /
 ``--image_size`` build Google's ImageNet model (``imagenet``, a ``.h5`` file or a
 TF-slim checkpoint prefix). ``--top`` is clipped to the number of classes. A file that
 is not a decodable JPEG/PNG/GIF/BMP image is reported by name and skipped (exit

@@ -54,3 +54,40 @@ def stored_weight_dtypes(content, with_sizes=False):
             name = np.dtype(tensors[index]["dtype"]).name
             dtypes.append((name, int(np.prod(tensors[index]["shape"]))) if with_sizes else name)
     return dtypes
+
+
+def mediapipe_classify(path, images):
+    """What MediaPipe Tasks' ImageClassifier (PyPI ``mediapipe``: the C++ task graph Android runs)
+    says about each image (uint8 RGB at the model's size, so its resize is the identity):
+    ``(scores, top, names)`` — every class's score (N, classes) by index, MediaPipe's first
+    category per image, and ``{index: category_name}`` over all categories it returned."""
+    try:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+    except ImportError as e:
+        raise AssertionError(f"mediapipe is not installed ({e}): pip install -e '.[test,android]'") from None
+    options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(path)),
+                                            max_results=-1)
+    scores, top, names = [], [], {}
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        for image in images:
+            result = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB,
+                                                  data=np.ascontiguousarray(image)))
+            (head,) = result.classifications
+            row = np.full(len(head.categories), np.nan, np.float32)
+            for category in head.categories:
+                row[category.index] = category.score
+                names[category.index] = category.category_name
+            assert not np.isnan(row).any(), "MediaPipe left classes out"
+            scores.append(row)
+            top.append(head.categories[0].index)
+    return np.stack(scores), np.asarray(top), names
+
+
+def mediapipe_float_input(images, mean, std):
+    """The float32 tensor MediaPipe makes of uint8 images for NormalizationOptions (mean, std):
+    its ImageToTensorCalculator maps 0..255 linearly onto [(0 - mean) / std, (255 - mean) / std],
+    x * ((max - min) / 255) + min in float32 (mediapipe image_preprocessing_graph.cc)."""
+    low, high = np.float32((0.0 - mean) / std), np.float32((255.0 - mean) / std)
+    scale = np.float32((high - low) / np.float32(255))
+    return np.asarray(images, np.float32) * scale + low

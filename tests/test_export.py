@@ -19,6 +19,11 @@ What each mode is held to, and where the bound comes from (see tests/numerics.py
 int8 is also checked exactly where it can be: the calibrated range of every layer equals the
 Keras activations' range on the calibration images, and the LiteRT runner's quantized inputs
 and dequantized outputs equal the interpreter's own QUANTIZE / DEQUANTIZE.
+
+The TFLite metadata (mobilenet_tf.metadata) of every input / output variant is read by MediaPipe's
+own ImageClassifier (PyPI ``mediapipe``): its scores equal the LiteRT interpreter's on the input
+tensor the metadata describes (exactly for integer arithmetic, to float32 rounding otherwise), with
+ImageNet's name for every index; and decoded with the mediapipe wheel's generated schema module.
 """
 
 import math
@@ -507,3 +512,165 @@ def test_predict_tflite_prints_the_models_top1(exports, model, weights_file, sha
     sure = lead > 2 * order_factor * float32_error
     assert sure.sum() > len(sure) // 2
     assert (np.asarray(printed["none"]) == np.asarray(keras_ids))[sure].all()
+
+
+# --- the metadata MediaPipe Tasks reads, checked with MediaPipe's own ImageClassifier -------------
+
+# Every input / output variant MediaPipe takes (uint8 or float32 images in, float32 or uint8 scores
+# out): variant -> (quantization, input_type, output_type, raw_rgb_input). float16 and dynamic
+# range have the I/O of `none`: the same metadata on other weights and kernels.
+MEDIAPIPE_VARIANTS = {
+    "none": ("none", None, None, True),                      # uint8 bytes, scaled inside
+    "float16": ("float16", None, None, True),
+    "dynamic_range": ("dynamic_range", None, None, True),
+    "int8": ("int8", None, None, True),                      # uint8 quantized so bytes = values
+    "none_float32_input": ("none", "float32", None, False),  # float32: MediaPipe normalizes
+    "int8_float32_in_uint8_out": ("int8", "float32", "uint8", False),
+    "int8_uint8_in_uint8_out": ("int8", "uint8", "uint8", False),
+}
+# Integer arithmetic is exact in any order: two runtimes give the same codes. Float arithmetic
+# differs by rounding only (another summation order: tests/numerics.py).
+INTEGER_VARIANTS = {"int8", "int8_float32_in_uint8_out", "int8_uint8_in_uint8_out"}
+
+
+@pytest.fixture(scope="module")
+def variant_export(model, exports, int8_io):
+    """variant -> the export's .tflite bytes, without and with metadata (ImageNet labels)."""
+    cache = {}
+
+    def get(variant):
+        if variant not in cache:
+            quantization, input_type, output_type, raw = MEDIAPIPE_VARIANTS[variant]
+            if raw and input_type is None and output_type is None:
+                content = exports[quantization]
+            elif quantization == "int8":
+                content = int8_io(input_type, output_type)
+            else:
+                content = export.convert(model, quantization, input_type=input_type,
+                                         output_type=output_type, raw_rgb_input=raw)
+            cache[variant] = content, export.with_metadata(content, model, None,
+                                                           quantization=quantization)
+        return cache[variant]
+    return get
+
+
+def _unit_range_normalization():
+    """(mean, std) of the project's [0, 255] -> [-1, 1] scaling, from preprocess_input itself."""
+    from mobilenet_tf import imagenet
+    low, high = float(imagenet.preprocess_input(0.0)), float(imagenet.preprocess_input(255.0))
+    std = 255.0 / (high - low)
+    return -low * std, std
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", list(MEDIAPIPE_VARIANTS))
+def test_mediapipe_classifies_each_variant_as_litert_does(variant, variant_export, model,
+                                                          test_images, tmp_path):
+    """MediaPipe's ImageClassifier on the file alone (names and normalization from its metadata)
+    gives the LiteRT interpreter's scores on the input tensor the metadata describes, the same
+    top-1 class, and ImageNet's name for every index."""
+    plain, content = variant_export(variant)
+    path = tmp_path / f"{variant}.tflite"
+    path.write_bytes(content)
+    assert export.mediapipe_problem(content) is None
+    runner = tflite.TFLiteClassifier(content)
+    images = test_images.images
+    if runner.input_dtype == "float32":     # what MediaPipe makes of the image for that input
+        tensor = oracles.mediapipe_float_input(images, *_unit_range_normalization())
+    else:                                   # uint8: the image's bytes
+        tensor = images
+    lite = runner.predict(tensor).astype(np.float64)
+    scores, top, names = oracles.mediapipe_classify(path, images)
+    bound = 0.0 if variant in INTEGER_VARIANTS else numerics.float32_bound(model, 1.0)
+    diff = float(np.abs(scores - lite).max())
+    # MediaPipe's first category is LiteRT's top-1, up to a tie within the bound; the index
+    # itself wherever LiteRT's first two are farther apart than the bound allows to swap.
+    ranked = np.sort(lite, axis=1)
+    decisive = ranked[:, -1] - ranked[:, -2] > 2 * bound
+    same = top == lite.argmax(axis=1)
+    print(f"{variant}: MediaPipe top-1 = LiteRT top-1 on {same.sum()}/{len(same)} images "
+          f"({(~decisive).sum()} ties within {2 * bound:.3g}); max |score - LiteRT| {diff:.3g} "
+          f"(bound {bound:.3g}); file {len(plain):,} -> {len(content):,} bytes with metadata")
+    assert diff <= bound
+    assert same[decisive].all() and decisive.sum() > len(decisive) // 2
+    assert (lite[np.arange(len(top)), top] >= ranked[:, -1] - 2 * bound).all()
+    assert names == dict(enumerate(export.label_names(1000)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", list(MEDIAPIPE_VARIANTS))
+def test_metadata_fields_as_mediapipes_schema_reads_them(variant, variant_export):
+    """The metadata decoded with the generated module of metadata_schema.fbs that ships in the
+    mediapipe wheel (not this project's reader), field by field; the labels packed as a zip
+    after the model; this project's reader agrees."""
+    import io
+    import zipfile
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
+    from mobilenet_tf import metadata
+    _, content = variant_export(variant)
+    runner = tflite.TFLiteClassifier(content)
+    data = metadata._metadata_buffer(content)
+    assert data[4:8] == b"M001"
+    meta = fb.ModelMetadataT.InitFromObj(fb.ModelMetadata.GetRootAs(data, 0))
+    assert meta.name == b"mobilenet_v1_0.25_128" and meta.version == b"1"
+    assert b"1000 ImageNet classes" in meta.description and meta.license is None
+    assert meta.minParserVersion == b"1.0.0"
+    (subgraph,) = meta.subgraphMetadata
+    (image,), (scores,) = subgraph.inputTensorMetadata, subgraph.outputTensorMetadata
+    assert image.content.contentPropertiesType == fb.ContentProperties.ImageProperties
+    assert image.content.contentProperties.colorSpace == fb.ColorSpaceType.RGB
+    mean, std = _unit_range_normalization()
+    if runner.input_dtype == "uint8" and not runner.input_quantization[0]:
+        assert image.processUnits is None          # the model scales the bytes itself
+    else:                                          # float32, or quantized integers
+        (unit,) = image.processUnits
+        assert unit.optionsType == fb.ProcessUnitOptions.NormalizationOptions
+        assert (list(unit.options.mean), list(unit.options.std)) == ([mean], [std])
+    low, high = (0.0, 255.0) if runner.input_dtype == "uint8" else (-1.0, 1.0)
+    assert (list(image.stats.min), list(image.stats.max)) == ([low], [high])
+    assert scores.content.contentPropertiesType == fb.ContentProperties.FeatureProperties
+    (labels_file,) = scores.associatedFiles
+    assert labels_file.type == fb.AssociatedFileType.TENSOR_AXIS_LABELS
+    assert labels_file.name == b"labels.txt"
+    top = 255.0 if runner.output_dtype == "uint8" else 1.0
+    assert (list(scores.stats.min), list(scores.stats.max)) == ([0.0], [top])
+    packed = zipfile.ZipFile(io.BytesIO(content))
+    assert packed.namelist() == ["labels.txt"]
+    assert packed.read("labels.txt").decode() == "\n".join(export.label_names(1000)) + "\n"
+    ours = metadata.read_metadata(content)
+    assert (ours.name, ours.min_parser_version, ours.labels) == (
+        "mobilenet_v1_0.25_128", "1.0.0", export.label_names(1000))
+    assert (ours.input.mean, ours.input.std, ours.input.min, ours.input.max) == (
+        None if image.processUnits is None else (mean,), None if image.processUnits is None
+        else (std,), (low,), (high,))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", list(MEDIAPIPE_VARIANTS))
+def test_metadata_leaves_the_network_unchanged(variant, variant_export, test_images):
+    plain, content = variant_export(variant)
+    before, after = tflite.TFLiteClassifier(plain), tflite.TFLiteClassifier(content)
+    assert after.signatures == before.signatures and after.describe() == before.describe()
+    np.testing.assert_array_equal(after.predict(test_images.images[:8]),
+                                  before.predict(test_images.images[:8]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("input_type,output_type,refusal", [
+    ("int8", "int8", (r"its input tensor is int8 \(MediaPipe takes uint8 or float32 images\)",
+                      r"Requested one of these types: uint8/float32, got INT8")),
+    ("uint8", "int8", (r"its output tensor is int8 \(MediaPipe reads uint8 or float32 scores\)",
+                       r"Expected output tensor at index 0 to have type UINT8 or FLOAT32 or BOOL, "
+                       r"found INT8")),
+])
+def test_mediapipe_refuses_int8_io_as_the_export_says(input_type, output_type, refusal, model,
+                                                      int8_io, test_images, tmp_path):
+    content = export.with_metadata(int8_io(input_type, output_type), model, None,
+                                   quantization="int8")
+    said, mediapipe_says = refusal
+    assert re.fullmatch(r"will not load in MediaPipe Tasks' ImageClassifier: " + said,
+                        export.mediapipe_problem(content))
+    path = tmp_path / "m.tflite"
+    path.write_bytes(content)
+    with pytest.raises(Exception, match=mediapipe_says):
+        oracles.mediapipe_classify(path, test_images.images[:1])
