@@ -161,7 +161,8 @@ def _calibration_ok(values):
     if spec is None and values["model"] is not None:
         from mobilenet_tf import inference
         spec = inference.run_dataset(values["model"])[0]     # a run: the data it trained on
-    if values["quantization"] == "int8" and spec is None:
+    if (values["quantization"] == "int8" and spec is None
+            and not _quantization_aware(values["model"])):
         raise flags.ValidationError(
             "--quantization=int8 needs calibration images: --representative_dataset=folder:PATH "
             "or a tfds name (a few hundred images like those the app sees)")
@@ -172,11 +173,19 @@ def _calibration_ok(values):
     return True
 
 
-@flags.multi_flags_validator(["quantization", "input_type", "output_type", "raw_rgb_input"])
+def _quantization_aware(model):
+    """A --model trained with --quantize (it exports as int8, from the ranges it learned)."""
+    from mobilenet_tf import inference
+    return model is not None and inference.is_quantization_aware_file(model)
+
+
+@flags.multi_flags_validator(["quantization", "input_type", "output_type", "raw_rgb_input",
+                              "model"])
 def _io_types_ok(values):
     from mobilenet_tf import export  # no TensorFlow import at module level there
+    quantization = "int8" if _quantization_aware(values["model"]) else values["quantization"]
     try:
-        export.resolve_io_types(values["quantization"], values["input_type"], values["output_type"],
+        export.resolve_io_types(quantization, values["input_type"], values["output_type"],
                                 values["raw_rgb_input"])
     except ValueError as e:
         raise flags.ValidationError(str(e).replace("raw_rgb_input", "--raw_rgb_input")
@@ -239,8 +248,17 @@ def _export():
     model, class_names, description = _build_model()
     size = export.model_image_size(model)
     num_classes = int(model.output_shape[-1])
+    quantization = FLAGS.quantization
+    from mobilenet_tf import qat
+    quantization_aware = qat.is_quantization_aware(model)
+    if quantization_aware:
+        if FLAGS["quantization"].present and quantization != "int8":
+            raise export.ExportError(
+                f"{description} was trained with --quantize: it exports as --quantization=int8 "
+                f"(from its learned ranges). Received: --quantization={quantization}")
+        quantization = "int8"
     print(f"Exporting {description} ({size[0]}x{size[1]}, {num_classes} classes) as "
-          f"{FLAGS.quantization}")
+          f"{quantization}")
     calibration = verification = None
     from mobilenet_tf import inference
     run_spec, run_data_dir = (inference.run_dataset(FLAGS.model) if FLAGS.model
@@ -250,16 +268,19 @@ def _export():
     if run_spec and not (FLAGS.representative_dataset and FLAGS.verify_dataset):
         print(f"The run's dataset {run_spec} is used where --representative_dataset / "
               "--verify_dataset are not given")
-    if FLAGS.quantization == "int8" and representative == "synthetic":
+    if quantization_aware:
+        print("Quantization-aware model: int8 from the ranges it learned in training "
+              "(no calibration)")
+    elif quantization == "int8" and representative == "synthetic":
         sys.stderr.write("WARNING: calibrating on synthetic random images "
                          "(--allow_synthetic_calibration): activation ranges of noise, not of "
                          "photos; expect a poor int8 model\n")
-    if FLAGS.quantization == "int8":
+    if quantization == "int8" and not quantization_aware:
         calibration = export.load_images(representative, size,
                                          FLAGS.num_calibration_images, split="train",
                                          data_dir=data_dir)
         print(f"Calibrating on {len(calibration.images)} images ({calibration.description})")
-    content = export.convert(model, FLAGS.quantization,
+    content = export.convert(model, quantization,
                              calibration.images if calibration is not None else None,
                              input_type=FLAGS.input_type, output_type=FLAGS.output_type,
                              raw_rgb_input=FLAGS.raw_rgb_input,
@@ -279,7 +300,7 @@ def _export():
                 class_names = loaded.class_names
                 break
     labels = export.label_names(num_classes, class_names)
-    content = export.with_metadata(content, model, labels, quantization=FLAGS.quantization,
+    content = export.with_metadata(content, model, labels, quantization=quantization,
                                    version=FLAGS.model_version, license=_license())
     problem = export.mediapipe_problem(content)
     if problem:
@@ -288,12 +309,12 @@ def _export():
     if FLAGS.verify:
         result = export.verify(content, model, verification.images,
                                _labels_for_model(verification, num_classes),
-                               quantization=FLAGS.quantization, latency_runs=FLAGS.latency_runs,
+                               quantization=quantization, latency_runs=FLAGS.latency_runs,
                                description=verification.description)
         print("\n".join(result.lines()))
         minimum = FLAGS.min_top1_agreement
         if minimum is None:
-            minimum = export.DEFAULT_MIN_TOP1_AGREEMENT[FLAGS.quantization]
+            minimum = export.DEFAULT_MIN_TOP1_AGREEMENT[quantization]
         export.check_agreement(result, minimum)
     files = {FLAGS.output: content,
              export.labels_path(FLAGS.output): ("\n".join(labels) + "\n").encode("utf-8")}

@@ -11,6 +11,7 @@
   python train.py --flagfile=... --mixed_precision=bfloat16             # or float16 (loss scaling)
   python train.py --dataset=folder:/data/photos --alpha=0.25 --image_size=128 \\
       --teacher=runs/big --distillation_weight=0.5                      # distillation (README)
+  python train.py --flagfile=... --quantize --init_weights=runs/float   # quantization-aware (README)
 
 Re-running a command continues from the newest checkpoint in --model_dir (a
 finished run is left unchanged). Ctrl-C (SIGINT) or SIGTERM saves a checkpoint
@@ -171,6 +172,21 @@ for _name in ("teacher_alpha", "teacher_image_size"):
         [_name, "teacher"], lambda f, n=_name: f[n] is None or bool(f["teacher"]),
         message=f"--{_name} needs --teacher (the teacher's weights)")
 
+# --- quantization-aware training (TF-slim's --quantize) ---------------------------------------------
+flags.DEFINE_boolean("quantize", False,
+                     "Quantization-aware training: batch norm folded into the convolutions, int8 "
+                     "per-channel weights and int8 activations simulated with fake quantization "
+                     "(mobilenet_tf.qat), so export_tflite.py writes a full-int8 .tflite from the "
+                     "learned ranges, without calibration. From scratch, or fine-tune from "
+                     "--init_weights (imagenet, a file, or a float run's folder). float32 only.")
+flags.DEFINE_integer("quantize_delay", 0,
+                     "Steps of float training before fake quantization starts (TF-slim's "
+                     "--quantize_delay; activation ranges are learned from the first step).",
+                     lower_bound=0)
+flags.register_multi_flags_validator(
+    ["quantize_delay", "quantize"], lambda f: not f["quantize_delay"] or f["quantize"],
+    message="--quantize_delay needs --quantize")
+
 # --- distribution and precision -------------------------------------------------------------------
 flags.DEFINE_enum("distribution_strategy", "default", list(distribute.STRATEGIES),
                   "tf.distribute strategy: default (no distribution), one_device, mirrored (all "
@@ -198,6 +214,9 @@ def _check_distribution(values):
 
 flags.register_multi_flags_validator(["distribution_strategy", "tpu", "mixed_precision"],
                                      _check_distribution)
+flags.register_multi_flags_validator(
+    ["quantize", "mixed_precision"], lambda f: not f["quantize"] or f["mixed_precision"] == "none",
+    message="--quantize simulates int8 arithmetic in float32: use --mixed_precision=none")
 
 # --- saving and watching --------------------------------------------------------------------------
 flags.DEFINE_integer("checkpoint_every_steps", 0,

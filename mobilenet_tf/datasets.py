@@ -8,7 +8,9 @@ A dataset spec names the source:
   validation ``validation``, else ``test``, else the last
   ``validation_fraction`` of ``train`` held out.
 * ``folder:PATH``: one sub-folder per class (``PATH/<class>/<image>``), or
-  ``PATH/train/<class>/`` and ``PATH/val/<class>/`` (also ``validation/``);
+  ``PATH/train/<class>/`` and ``PATH/val/<class>/`` (also ``validation/``).
+  When every class folder is an ImageNet WordNet id (``n01514668/``, as ImageNet's
+  own train folder), the labels are the 1000-class head's ImageNet indices;
   without a ``val/`` folder, ``validation_fraction`` of each class is held out
   (a fixed, seeded choice). Every file is checked (fully decoded) before
   training starts; files that are not images, cannot be decoded, or are GIFs
@@ -40,7 +42,9 @@ import socket
 
 import tensorflow as tf
 
+from mobilenet_tf import imagenet
 from mobilenet_tf import images
+from mobilenet_tf import labels as labels_lib
 from mobilenet_tf import preprocessing
 from mobilenet_tf.errors import InputError
 from mobilenet_tf.train_options import DEFAULT_FOLDER_FORMATS, FOLDER_FORMATS, parse_dataset_spec
@@ -340,12 +344,21 @@ def _pairs_source(pairs):
         lambda p, y: (tf.io.read_file(p), y))
 
 
+def _all_imagenet_ids(class_names):
+    """Whether every class folder is named by an ImageNet-1k WordNet id (``n01514668``)."""
+    ids = set(imagenet.wordnet_ids())
+    return bool(class_names) and all(name in ids for name in class_names)
+
+
 def _hold_out(pairs, fraction, num_classes, seed):
     """Per class, a seeded choice of round(fraction * n) files (at least 1 when n >= 2)."""
     rng = random.Random(seed)
     train, val = [], []
+    by_label = {}
+    for pair in pairs:
+        by_label.setdefault(pair[1], []).append(pair)
     for label in range(num_classes):
-        members = [p for p in pairs if p[1] == label]
+        members = by_label.get(label, [])
         rng.shuffle(members)
         k = int(round(len(members) * fraction))
         if fraction > 0 and len(members) >= 2:
@@ -363,17 +376,27 @@ def _folder(spec, path, formats, validation_fraction, seed, log):
         for p, reason in scan.skipped:
             log(f"  {p}: {reason}")
     train, val = scan.train, scan.validation
+    num_classes, class_names = len(scan.class_names), scan.class_names
+    if _all_imagenet_ids(class_names):
+        # ImageNet's own layout: labels are the 1000-class head's indices, so a pretrained
+        # ImageNet head (--init_weights) is kept and scored as it is.
+        index = [imagenet.class_index(wnid) for wnid in class_names]
+        train = [(p, index[label]) for p, label in train]
+        val = None if val is None else [(p, index[label]) for p, label in val]
+        num_classes, class_names = imagenet.NUM_CLASSES, labels_lib.label_names(imagenet.NUM_CLASSES)
+        log(f"{spec}: the {len(index)} class folders are ImageNet WordNet ids: labels are the "
+            f"{imagenet.NUM_CLASSES}-class ImageNet indices (an ImageNet head is kept)")
     if val is None:
-        train, val = _hold_out(train, validation_fraction, len(scan.class_names), seed)
+        train, val = _hold_out(train, validation_fraction, num_classes, seed)
         how = f"{validation_fraction:g} of train/ held out" if validation_fraction else "no validation"
     else:
         how = "train/ and val/ folders"
     log(f"{spec}: {len(scan.class_names)} classes, {len(train)} training and {len(val)} validation "
         f"images ({how}); files left out: {len(scan.skipped)}")
 
-    return ImageDataset(spec=spec, num_classes=len(scan.class_names), num_train=len(train),
+    return ImageDataset(spec=spec, num_classes=num_classes, num_train=len(train),
                         num_validation=len(val), train_source=_pairs_source(train),
-                        validation_source=_pairs_source(val), encoded=True, class_names=scan.class_names,
+                        validation_source=_pairs_source(val), encoded=True, class_names=class_names,
                         skipped=scan.skipped, description=f"{spec} ({scan.layout} layout)")
 
 

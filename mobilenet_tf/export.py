@@ -191,8 +191,14 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
     """
     input_type, output_type = resolve_io_types(quantization, input_type, output_type, raw_rgb_input)
     height, width = model_image_size(model)
+    from mobilenet_tf import qat
+    quantization_aware = qat.is_quantization_aware(model)
+    if quantization_aware and quantization != "int8":
+        raise ExportError(f"{model.name} is quantization-aware (trained with quantize): it exports "
+                          f"as quantization=int8, from its learned ranges. Received: "
+                          f"quantization={quantization!r}")
     calibration = None
-    if quantization == "int8":
+    if quantization == "int8" and not quantization_aware:
         if representative_images is None:
             raise ExportError("quantization=int8 needs representative_images to calibrate the "
                               "activation ranges (a few hundred images like those the app sees)")
@@ -230,11 +236,16 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
         if quantization == "float16":
             converter.target_spec.supported_types = [tf.float16]
         elif quantization == "int8":
-            def representative_dataset():
-                for image in calibration:
-                    yield {INPUT_NAME: image[np.newaxis]}
-            converter.representative_dataset = representative_dataset
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if calibration is not None:
+                def representative_dataset():
+                    for image in calibration:
+                        yield {INPUT_NAME: image[np.newaxis]}
+                converter.representative_dataset = representative_dataset
+                # Full int8, or the conversion fails.
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            # else: the fake-quantization ops of a quantization-aware model carry every range
+            # (the converter refuses TFLITE_BUILTINS_INT8 without a representative dataset;
+            # _check_integer_only checks the result instead).
             converter.inference_input_type = getattr(tf, _TF_TYPES[input_type])
             converter.inference_output_type = getattr(tf, _TF_TYPES[output_type])
         with warnings.catch_warnings(), runtime.quiet_native_stderr():
@@ -355,8 +366,16 @@ def verify(content, model, images, labels=None, *, quantization="", num_threads=
                           f"shape={images.shape}")
     runner = tflite.TFLiteClassifier(content, num_threads=1)
     lite = runner.predict(images)
+    keras_images = to_unit_range(images)
+    from mobilenet_tf import qat
+    if runner.input_kind == "raw_rgb" and qat.is_quantization_aware(model):
+        # A quantization-aware model gets the int8 input the file computes with: byte b means
+        # (b - zero point) * scale there, while x / 127.5 - 1 falls exactly halfway between two
+        # levels, which the fake quantization would round up by half a level.
+        scale, zero_point = runner.input_quantization
+        keras_images = ((images.astype(np.float32) - zero_point) * np.float32(scale))
     keras_probs = np.concatenate([
-        np.asarray(model(to_unit_range(images[i:i + VERIFY_BATCH_SIZE]), training=False))
+        np.asarray(model(keras_images[i:i + VERIFY_BATCH_SIZE], training=False))
         for i in range(0, len(images), VERIFY_BATCH_SIZE)])
     if keras_probs.shape != lite.shape:
         raise ExportError(f"the TFLite model outputs {lite.shape[1:]}, the Keras model "

@@ -61,6 +61,21 @@ def run_dataset(model_path):
     return (spec, config.get("data_dir")) if isinstance(spec, str) and spec else (None, None)
 
 
+def is_quantization_aware_file(model_path):
+    """Whether the ``.keras`` file (or a run folder's ``model.keras``) holds a model made by
+    ``mobilenet_tf.qat.quantize_model``, read from the file's ``config.json`` without loading
+    it (and without TensorFlow). False for anything unreadable: loading it reports that."""
+    path = os.fspath(model_path)
+    if os.path.isdir(path):
+        path = os.path.join(path, MODEL_FILE)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = archive.read("config.json").decode("utf-8", errors="replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+    return '"mobilenet_tf>QuantizedConv"' in config
+
+
 def top_k(num_classes, k=5):
     """`k` clipped to the number of classes."""
     return max(1, min(int(k), int(num_classes)))
@@ -99,6 +114,7 @@ def load_model(path):
         raise ModelFileError(f"{path} is not a Keras .keras model file (a zip with config.json; "
                              "for a .h5 weights file or a TF-slim checkpoint use --weights)")
     import keras
+    from mobilenet_tf import qat  # noqa: F401  (registers the quantization-aware layers)
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises several types for a damaged or foreign file

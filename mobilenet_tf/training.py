@@ -79,6 +79,7 @@ from mobilenet_tf import fileio
 from mobilenet_tf import model as model_lib
 from mobilenet_tf import precision
 from mobilenet_tf import preprocessing
+from mobilenet_tf import qat
 from mobilenet_tf.errors import InputError
 from mobilenet_tf.inference import MIN_CLASSES_FOR_TOP5
 from mobilenet_tf.train_options import ARCHITECTURES, MODES, OPTIMIZERS
@@ -98,7 +99,7 @@ MODEL_FILE = "model.keras"
 HEAD_LAYERS = ("Logits",)
 # Settings a resumed or evaluated run must share with the run that wrote model_dir.
 _RUN_IDENTITY = ("dataset", "alpha", "image_size", "architecture", "optimizer", "batch_size",
-                 "moving_average_decay", "num_classes", "teacher")
+                 "moving_average_decay", "num_classes", "teacher", "quantize")
 
 
 class TrainingError(RuntimeError):
@@ -156,6 +157,9 @@ class TrainConfig:
     teacher_image_size: int = None
     distillation_temperature: float = distillation.DEFAULT_TEMPERATURE
     distillation_weight: float = distillation.DEFAULT_WEIGHT   # 1: teacher only, labels unused
+    # quantization-aware training (mobilenet_tf.qat; TF-slim's --quantize, --quantize_delay)
+    quantize: bool = False
+    quantize_delay: int = 0
     # input
     min_crop_area: float = preprocessing.DEFAULT_MIN_CROP_AREA
     color_distortion: bool = True
@@ -238,6 +242,16 @@ class TrainConfig:
         if self.teacher_image_size is not None and (not isinstance(self.teacher_image_size, int)
                                                     or self.teacher_image_size < 32):
             fail("teacher_image_size", "None or an int >= 32")
+        if not isinstance(self.quantize_delay, int) or self.quantize_delay < 0:
+            fail("quantize_delay", "an int >= 0 (steps of float training before fake quantization)")
+        if self.quantize_delay and not self.quantize:
+            raise ConfigError("`quantize_delay` needs `quantize` (quantization-aware training). "
+                              f"Received: quantize_delay={self.quantize_delay!r}, quantize=False")
+        if self.quantize and self.mixed_precision != "none":
+            raise ConfigError("`quantize` simulates int8 arithmetic in float32 (TensorFlow's "
+                              "fake-quantization ops take float32 only): use mixed_precision "
+                              f"'none'. Received: mixed_precision={self.mixed_precision!r}, "
+                              "quantize=True")
         if self.freeze_base and not self.init_weights:
             raise ConfigError("`freeze_base` needs `init_weights` (a frozen random base learns "
                               "nothing). Received: freeze_base=True, init_weights=None")
@@ -320,6 +334,11 @@ def weight_decay_rule(layer, variable, regularize_depthwise=False):
     name = _variable_name(variable)
     if isinstance(layer, keras.layers.BatchNormalization) and name in ("gamma", "beta"):
         return False
+    if isinstance(layer, qat.QuantizedConv):       # a convolution with its batch norm folded in
+        if name == "kernel":
+            return bool(regularize_depthwise) or not layer.depthwise
+        if name in ("bias", "gamma", "beta"):
+            return False
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         if name == "kernel":
             return bool(regularize_depthwise)
@@ -459,6 +478,12 @@ def build_model(config, num_classes, log=print, load_weights=True, replicas=1):
         elif not config.train_batch_norm:
             log("Fine-tuning: batch norm layers in inference mode with fixed parameters "
                 "(pass train_batch_norm to re-estimate them).")
+    if config.quantize:
+        model = qat.quantize_model(model, quantize_delay=config.quantize_delay)
+        log("Quantization-aware training: batch norm folded into the convolutions, int8 "
+            "per-channel weights and int8 activations simulated"
+            + (f"; fake quantization starts at step {config.quantize_delay}"
+               if config.quantize_delay else "") + ".")
     return model
 
 
@@ -566,8 +591,9 @@ class _TensorBoardLogger(keras.callbacks.Callback):
     ``validation/``: each epoch's validation loss, top1, top5.
     """
 
-    def __init__(self, log_dir, log_every_steps, optimizer):
+    def __init__(self, log_dir, log_every_steps, optimizer, qat_model=None):
         super().__init__()
+        self.qat_model = qat_model
         self.train_writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
         self.val_writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation"))
         self.every = log_every_steps
@@ -585,6 +611,15 @@ class _TensorBoardLogger(keras.callbacks.Callback):
                 if key in logs:
                     write_scalar(f"step/{key}", logs[key], step)
             write_scalar("step/learning_rate", self._lr(), step)
+            self._ranges(step)
+
+    def _ranges(self, step):
+        """The learned activation ranges of a quantization-aware model (``quantization/``)."""
+        if self.qat_model is None:
+            return
+        for name, (low, high) in qat.activation_ranges(self.qat_model).items():
+            write_scalar(f"quantization/{name}/min", low, step)
+            write_scalar(f"quantization/{name}/max", high, step)
 
     def on_epoch_end(self, epoch, logs=None):
         step = int(self.optimizer.iterations.numpy())
@@ -594,6 +629,7 @@ class _TensorBoardLogger(keras.callbacks.Callback):
                 if key in logs:
                     write_scalar(f"epoch/{key}", logs[key], step)
             write_scalar("epoch/learning_rate", self._lr(), step)
+            self._ranges(step)
         with self.val_writer.as_default():
             for key in ("loss", "top1", "top5", "student_loss", "distillation_loss"):
                 if f"val_{key}" in logs:
@@ -900,12 +936,15 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
     step_cb = _StepCallback(manager, config.checkpoint_every_steps, config.batch_size, optimizer,
                             stop=stop, total_steps=total_steps)
     callbacks = [step_cb]
+    if config.quantize and config.quantize_delay:
+        callbacks.append(qat.QuantizeDelay(model, config.quantize_delay, optimizer))
     if config.moving_average_decay > 0:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))
     tb_logger = None
     if is_chief:
         tb_logger = _TensorBoardLogger(os.path.join(write_dir, TENSORBOARD_SUBDIR),
-                                       config.log_every_steps, optimizer)
+                                       config.log_every_steps, optimizer,
+                                       qat_model=model if config.quantize else None)
         callbacks.append(tb_logger)
     val_ds = None
     if with_eval:

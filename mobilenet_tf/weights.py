@@ -13,7 +13,8 @@ Sources that load into a model built by ``mobilenet_tf.MobileNetV1``:
 * a TF-slim checkpoint prefix (Google's ``mobilenet_v1_*.ckpt`` releases), read
   with ``tf.train.load_checkpoint``; a ``.index`` file or a directory holding a
   checkpoint also works;
-* this project's own ``.keras`` model files and ``.weights.h5`` files.
+* this project's own ``.keras`` model files and ``.weights.h5`` files, and a ``train.py`` run
+  folder (its ``model.keras``: e.g. a float run to fine-tune with quantization-aware training).
 
 How a TF-slim checkpoint's variables are read (Google's 1.0/224 release has 443):
 
@@ -272,6 +273,8 @@ def _guarded(path, read, *args):
 def identify_source(path):
     """Format of a weights file or checkpoint at `path`; raises WeightsError if none fits."""
     path = os.fspath(path)
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.keras")):
+        return WeightsSource("keras_model", os.path.join(path, "model.keras"))  # a train.py run
     if os.path.isdir(path):
         import tensorflow as tf
         prefix = tf.train.latest_checkpoint(path)
@@ -481,6 +484,7 @@ def _read_keras_weights_h5(path, backbone):
 
 def _read_keras_model(path):
     import keras
+    from mobilenet_tf import qat  # noqa: F401  (registers the quantization-aware layers)
     try:
         source_model = keras.saving.load_model(path, compile=False)
     except Exception as e:  # Keras raises several types for a broken file

@@ -284,3 +284,25 @@ def test_no_network_for_a_download_is_one_line_error(tmp_path, monkeypatch):
         "to download it: run `tfds build tf_flowers --data_dir=DIR` on a machine with network, copy "
         "DIR here and pass --data_dir=DIR")
     assert time.perf_counter() - t0 < 10
+
+
+def test_imagenet_wordnet_id_folders_get_imagenet_label_indices(tmp_path, shared_data):
+    """A folder of WordNet-id class folders (ImageNet's own layout) is labelled with the
+    1000-class head's indices (labels.csv of imagenet50 is the oracle), so a pretrained ImageNet
+    head is kept; any other folder name keeps 0..n-1 labels."""
+    import csv
+    rows = list(csv.DictReader(open(shared_data / "imagenet50" / "labels.csv")))[:6]
+    for split in ("train", "val"):
+        for row in rows:
+            target = tmp_path / "in" / split / row["synset"]
+            target.mkdir(parents=True)
+            os.symlink(shared_data / "imagenet50" / row["file"], target / row["file"])
+    data = datasets.load_dataset(f"folder:{tmp_path / 'in'}", log=lambda *a: None)
+    assert data.num_classes == 1000 and len(data.class_names) == 1000
+    expected = sorted(int(row["class_index"]) for row in rows)
+    assert sorted(int(label) for _, label in data.validation_source.as_numpy_iterator()) == expected
+    assert data.class_names[expected[0]] != "class_0"
+    os.rename(tmp_path / "in" / "train" / rows[0]["synset"], tmp_path / "in" / "train" / "other")
+    os.rename(tmp_path / "in" / "val" / rows[0]["synset"], tmp_path / "in" / "val" / "other")
+    plain = datasets.load_dataset(f"folder:{tmp_path / 'in'}", log=lambda *a: None)
+    assert plain.num_classes == 6

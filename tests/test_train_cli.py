@@ -119,14 +119,17 @@ FLAG_VALUES = {
     "model_dir": "/tmp/run", "teacher": "/tmp/big.keras", "teacher_alpha": 0.75,
     "teacher_image_size": 192, "distillation_temperature": 2.5, "distillation_weight": 0.35,
 }
+# Quantization-aware training is float32 only (--mixed_precision=bfloat16 is refused with it).
+QAT_FLAG_VALUES = {**FLAG_VALUES, "mixed_precision": "none", "quantize": True, "quantize_delay": 17}
 
 
-def test_every_flag_reaches_the_training_config(repo_root):
+@pytest.mark.parametrize("flag_values", [FLAG_VALUES, QAT_FLAG_VALUES], ids=["float", "quantize"])
+def test_every_flag_reaches_the_training_config(repo_root, flag_values):
     """train.py maps flags onto TrainConfig by name: each given value arrives in its field."""
     import dataclasses
     from mobilenet_tf import training
     args = []
-    for name, value in FLAG_VALUES.items():
+    for name, value in flag_values.items():
         if isinstance(value, bool):
             args.append(f"--{'' if value else 'no'}{name}")
         elif isinstance(value, tuple):
@@ -145,11 +148,11 @@ def test_every_flag_reaches_the_training_config(repo_root):
                             env=_env(), timeout=60, cwd=repo_root)
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout.strip().splitlines()[-1])
-    expected = {k: list(v) if isinstance(v, tuple) else v for k, v in FLAG_VALUES.items()}
+    expected = {k: list(v) if isinstance(v, tuple) else v for k, v in flag_values.items()}
     assert {k: config[k] for k in expected} == expected
     # Only the distribution flags (tested in test_distribute) are left at their defaults here.
     fields = {f.name for f in dataclasses.fields(training.TrainConfig)}
-    assert fields - set(FLAG_VALUES) == {"distribution_strategy", "tpu"}
+    assert fields - set(FLAG_VALUES) - set(QAT_FLAG_VALUES) == {"distribution_strategy", "tpu"}
 
 
 def _events(directory):
