@@ -161,6 +161,7 @@ class TrainConfig:
     color_distortion: bool = True
     validation_fraction: float = 0.1
     folder_formats: tuple = datasets.DEFAULT_FOLDER_FORMATS
+    background_class: bool = False       # tfrecord: TF-slim's class 0 in the head (1001 for ImageNet)
     synthetic_examples: int = 1024
     synthetic_classes: int = 1000
     shuffle_buffer: int = 10000
@@ -707,7 +708,9 @@ def _load_data(config, log):
         validation_fraction=config.validation_fraction, formats=config.folder_formats,
         synthetic_examples=config.synthetic_examples, synthetic_classes=config.synthetic_classes,
         download=config.download, seed=config.seed, log=log,
-        allow_unlabelled=bool(getattr(config, "teacher", None)))
+        allow_unlabelled=bool(getattr(config, "teacher", None)),
+        manifest_dir=os.path.join(config.model_dir, datasets.MANIFEST_DIR) if config.model_dir
+        else None, background_class=bool(getattr(config, "background_class", False)))
 
 
 def _load_teacher(config, data, strategy, log):
@@ -897,6 +900,8 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
         os.makedirs(write_dir, exist_ok=True)
         atomic_write_text(os.path.join(write_dir, CONFIG_FILE),
                           json.dumps({"identity": identity, "config": config.to_json()}, indent=1))
+        # The folder manifest / shard counts, reused by a resumed run when the data is unchanged.
+        datasets.save_manifest(data, os.path.join(write_dir, datasets.MANIFEST_DIR))
     step_cb = _StepCallback(manager, config.checkpoint_every_steps, config.batch_size, optimizer,
                             stop=stop, total_steps=total_steps)
     callbacks = [step_cb]
@@ -970,7 +975,8 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
         # The head's labels in output order (export_tflite.py writes them beside the .tflite).
         "class_names": list(data.class_names) if data.class_names else None,
         "num_train": data.num_train,
-        "num_validation": data.num_validation, "skipped_files": len(data.skipped),
+        "num_validation": data.num_validation,
+        "skipped_files": len(data.skipped) + len(datasets.skipped_during_training(data)),
         "start_step": start_step, "final_step": final_step, "steps_per_epoch": spe,
         "train_seconds": train_seconds, "measured_steps": step_cb.steps,
         "images_per_second": step_cb.images_per_second,
