@@ -994,8 +994,8 @@ def _epoch_source(dataset, epoch, cache, num_shards=1, shard_index=0):
             dataset._cached[key] = _decoded_source(dataset, dataset.train_source, cache)
         return dataset._cached[key], False, False
     if num_shards > 1 and dataset.shard_source is not None:
-        note = ("shard_note", num_shards)
         by_file = dataset.num_files >= num_shards
+        note = ("shard_note", num_shards, shard_index if by_file else None)
         if note not in dataset._cached:
             dataset._cached[note] = True
             (dataset.log or print)(

@@ -18,13 +18,28 @@ command over ``mobilenet_tf.tfrecords.write_shards``.
 """
 
 import os
+import signal
 import sys
 
+from mobilenet_tf import errors
 from mobilenet_tf import runtime
 
 __all__ = ["main"]
 
 PROG = "python -m mobilenet_tf.write_tfrecords"
+
+
+class _Stopped(errors.Interrupted):
+    """SIGINT / SIGTERM while writing: the temporary shard is removed as the stack unwinds."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.args = (f"interrupted by {signal.Signals(signum).name}: the shard being written was "
+                     "removed; finished shards stay (run the command again to write them all)",)
+
+
+def _stop(signum):
+    raise _Stopped(signum)
 
 
 def main(argv=None):
@@ -51,7 +66,7 @@ def main(argv=None):
     if not formats or any(f not in FOLDER_FORMATS for f in formats):
         parser.error(f"argument --folder_formats: must be a comma-separated subset of "
                      f"{','.join(FOLDER_FORMATS)}. Received: --folder_formats={args.folder_formats!r}")
-    return runtime.run_command(PROG, lambda: _run(args, formats))
+    return runtime.run_command(PROG, lambda: _run(args, formats), _stop)
 
 
 def _run(args, formats):
@@ -69,11 +84,9 @@ def _run(args, formats):
     wanted = {"train": args.train_shards, "validation": args.validation_shards}
     jobs = {split: (files, wanted[split] or max(1, min(len(files), -(-len(files) // 1024))))
             for split, files in splits.items() if files}
-    for path, reason in scan.skipped:
-        print(f"left out {path}: {reason}", file=sys.stderr)
     written = tfrecords.write_shards(jobs, scan.class_names, args.output, seed=args.seed,
                                      progress=runtime.progress_verbosity() == 1)
-    for path, reason in written["skipped"]:
+    for path, reason in scan.skipped + written["skipped"]:
         print(f"left out {path}: {reason}", file=sys.stderr)
     left_out = len(scan.skipped) + len(written["skipped"])
     parts = [f"{written['examples'][split]} {split} examples in {len(paths)} shard"
