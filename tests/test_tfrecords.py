@@ -353,8 +353,8 @@ def test_imagenet2012_reads_with_tfds_mock_data(tmp_path):
         assert data.class_names[0] == "n01440764"
         x, y = next(iter(datasets.train_input(data, batch_size=4, image_size=32)))
         assert x.shape == (4, 32, 32, 3) and y.shape == (4, 1000)
-        assert sum(int(b[0].shape[0]) for b in datasets.eval_input(data, batch_size=5,
-                                                                    image_size=32)) == 12
+        batches = datasets.eval_input(data, batch_size=5, image_size=32)
+        assert sum(int(b[0].shape[0]) for b in batches) == 12
 
 
 def test_missing_imagenet_archives_say_where_they_go(tmp_path):
