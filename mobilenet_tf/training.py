@@ -917,6 +917,9 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
         val_ds = datasets.eval_input(data, batch_size=config.batch_size, image_size=config.image_size,
                                      cache=config.cache)
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+    # Validation leaves out files it cannot decode, so its length is unknown to Keras, which
+    # then warns at its end; the training input always has exactly the steps fit() runs.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
     history = {}
     t0 = time.perf_counter()
     if config.verbose:
@@ -950,6 +953,10 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
         if tb_logger is not None:
             tb_logger.close()
     train_seconds = time.perf_counter() - t0
+    undecodable = datasets.skipped_during_training(data)
+    if undecodable:
+        log(f"{config.dataset}: {len(undecodable)} file(s) could not be decoded and were skipped "
+            "(named above)")
     if not segments:
         log(f"Already trained: step {start_step} >= {total_steps}; writing the run's missing "
             "summary.")
