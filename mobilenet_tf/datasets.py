@@ -53,6 +53,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import struct
@@ -630,6 +631,15 @@ def _hold_out(pairs, fraction, num_classes, seed):
 _COUNTS_FILE = "tfrecord_counts.json"
 
 
+def _op_reason(error):
+    """A TensorFlow op error's message on one line, without the ``{{function_node ...}}`` and
+    ``[Op:...]`` decorations TensorFlow adds, cut to 160 characters."""
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]( name:\S*)?", "",
+                  str(getattr(error, "message", error)))
+    text = " ".join(text.split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
 def _probe_shard(path, num_labels, records=8):
     """Parses the first `records` examples of shard `path`; TFRecordError (one line) when it is
     not a TFRecord file of TF-slim examples or a label is out of 1..num_labels."""
@@ -652,11 +662,11 @@ def _probe_shard(path, num_labels, records=8):
                     f"{tfrecords.LABEL}: classes 1..K, 0 the background, K from labels.txt beside "
                     "the shards, else 1000 for ImageNet)")
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
-        reason = " ".join(str(getattr(e, "message", e)).split())[:160]
+        reason = _op_reason(e)
         raise tfrecords.TFRecordError(f"tfrecord: {path} is not a TFRecord file or is damaged "
                                       f"({reason})") from None
     except tf.errors.OpError as e:
-        reason = " ".join(str(getattr(e, "message", e)).split())[:160]
+        reason = _op_reason(e)
         raise tfrecords.TFRecordError(f"tfrecord: {path} cannot be read ({reason})") from None
 
 
@@ -665,7 +675,7 @@ def _count_records(path):
         return int(tf.data.TFRecordDataset(path, buffer_size=1 << 22).reduce(
             tf.constant(0, tf.int64), lambda n, _: n + 1))
     except tf.errors.OpError as e:
-        reason = " ".join(str(getattr(e, "message", e)).split())[:160]
+        reason = _op_reason(e)
         raise tfrecords.TFRecordError(f"tfrecord: {path} is not a TFRecord file or is damaged "
                                       f"({reason})") from None
 

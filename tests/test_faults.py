@@ -163,7 +163,7 @@ CASES = {
     "train_not_a_tfrecord": Case(
         ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/not_tfrecord"], 2,
         r"error: tfrecord: .*not_tfrecord/train-00000-of-00001 is not a TFRecord file or is damaged "
-        r"\(.*\)"),
+        r"\(corrupted record at 0[^{}\[\]]*\)"),
     "write_tfrecords_missing_folder": Case(
         ["write_tfrecords", "--images={tmp}/nowhere", "--output={tmp}/out/shards"], 2,
         r"error: folder dataset '.*nowhere' does not exist .*"),
