@@ -73,7 +73,8 @@ from mobilenet_tf.train_options import DEFAULT_FOLDER_FORMATS, FOLDER_FORMATS, p
 
 __all__ = ["DatasetError", "ImageDataset", "parse_dataset_spec", "load_dataset", "scan_folder",
            "train_input", "eval_input", "steps_per_epoch", "FOLDER_FORMATS", "DEFAULT_FOLDER_FORMATS",
-           "VALIDATION_SPLITS", "MANIFEST_DIR", "save_manifest", "skipped_during_training"]
+           "VALIDATION_SPLITS", "MANIFEST_DIR", "save_manifest", "skipped_during_training",
+           "pipeline_error"]
 
 VALIDATION_SPLITS = ("validation", "test")
 # The archives tfds' manually downloaded datasets need in <data_dir>/downloads/manual.
@@ -723,6 +724,24 @@ def _read_shards(files, mapper, cycle_length=16):
     return ds.map(mapper, num_parallel_calls=_AUTOTUNE)
 
 
+_LABEL_RANGE = "a stored label is outside"
+
+
+def pipeline_error(error):
+    """The one-line message of an error that a pipeline of this module raises on purpose (a
+    TFRecord label outside 1..K, met while reading), from the TensorFlow error `error` that
+    carries it; None for any other error."""
+    text = str(getattr(error, "message", error))
+    found = re.search(r"\[([^\[\]]*" + _LABEL_RANGE + r"[^\[\]]*)\]", text)
+    if found is None:
+        return None
+    value = re.search(r"\[x \([^)]*\) = \] \[(-?\d+)\]", text)
+    message = found.group(1).replace("\\'", "'")
+    if value:
+        message = message.replace(_LABEL_RANGE, f"a stored label ({value.group(1)}) is outside", 1)
+    return message
+
+
 def _tfrecord(spec, value, background_class, seed, log, manifest_dir):
     train_pattern, val_pattern = value
     if val_pattern is None and os.path.isdir(train_pattern):
@@ -758,8 +777,8 @@ def _tfrecord(spec, value, background_class, seed, log, manifest_dir):
         class_names = ["background"] + class_names
     offset = 0 if background_class else 1
     spec_features = tfrecords.feature_spec()
-    range_message = (f"tfrecord {spec}: a stored label is outside 1..{num_labels} (0 is TF-slim's "
-                     f"background class, for which the {num_classes}-class head has no output)")
+    range_message = (f"{spec}: {_LABEL_RANGE} 1..{num_labels} (0 is the background class of "
+                     f"TF-slim, for which the {num_classes}-class head has no output)")
 
     def parse(raw, shard):
         ex = tf.io.parse_single_example(raw, spec_features)

@@ -60,6 +60,7 @@ student alone, so a distilled run resumes, evaluates and exports like any other.
 This module reads no flags; ``train.py`` maps flags onto :class:`TrainConfig`.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -103,6 +104,19 @@ _RUN_IDENTITY = ("dataset", "alpha", "image_size", "architecture", "optimizer", 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss). One-line message (exit status 1)."""
+
+
+@contextlib.contextmanager
+def _stop_on_bad_data(where):
+    """A data error the input pipeline raises on purpose (``datasets.pipeline_error``: a TFRecord
+    label out of range) becomes a one-line TrainingError ending with ``where()``."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as e:
+        problem = datasets.pipeline_error(e)
+        if problem is None:
+            raise
+        raise TrainingError(f"{problem}; {where()}") from None
 
 
 class RunFolderError(TrainingError, InputError):
@@ -936,8 +950,12 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
                     cache=config.cache, global_batch_size=config.batch_size,
                     num_shards=num_shards, shard_index=shard_index)
             train_ds = distribute.distribute_input(strategy, input_fn, config.batch_size)
-            h = runner.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps,
-                           validation_data=val_ds, callbacks=callbacks, verbose=config.verbose)
+            with _stop_on_bad_data(lambda: (
+                    "training stopped; the last good checkpoint is "
+                    f"{manager.latest_checkpoint or 'none (no checkpoint was written yet)'}")):
+                h = runner.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1,
+                               steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
+                               verbose=config.verbose)
             for key, values in h.history.items():
                 history.setdefault(key, []).extend(values)
             if i + 1 < len(segments) and optimizer.use_ema:
@@ -972,7 +990,8 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
             metrics = {k: history[f"val_{k}"][-1] for k in ("top1", "top5", "loss")
                        if f"val_{k}" in history}
         else:
-            metrics = runner.evaluate(val_ds, verbose=0, return_dict=True)
+            with _stop_on_bad_data(lambda: "validation stopped"):
+                metrics = runner.evaluate(val_ds, verbose=0, return_dict=True)
         result = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
         log(f"Validation at step {final_step}: {_accuracies(result)} ({data.num_validation} "
             "images" + (", EMA weights" if optimizer.use_ema else "") + ")")
@@ -1073,7 +1092,8 @@ def evaluate(config, *, strategy=None, log=print):
         optimizer.finalize_variable_values(model.trainable_variables)
     val_ds = datasets.eval_input(data, batch_size=run.batch_size, image_size=run.image_size,
                                  cache=run.cache)
-    metrics = model.evaluate(val_ds, verbose=config.verbose, return_dict=True)
+    with _stop_on_bad_data(lambda: "evaluation stopped"):
+        metrics = model.evaluate(val_ds, verbose=config.verbose, return_dict=True)
     step = int(optimizer.iterations.numpy())
     scores = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
     result = {"step": step, **scores, "num_validation": data.num_validation,

@@ -283,14 +283,29 @@ def test_bad_shards_are_one_line_errors(tmp_path, make, pattern):
 
 
 def test_label_out_of_range_met_in_training_stops_with_one_line(tmp_path):
-    """The first records are checked at start; a bad label further in stops the pipeline with
-    a message naming the allowed range (a failure during the work)."""
+    """The first records are checked at start; a bad label further in stops the pipeline, and
+    train.py with one line naming the label and the allowed range, exit status 1 (a failure
+    during the work), no traceback."""
     pixel = tf.io.encode_jpeg(np.zeros((8, 8, 3), np.uint8)).numpy()
     _write(tmp_path / "train-00000-of-00001", [_example(pixel, 1)] * 12 + [_example(pixel, 3)])
     (tmp_path / "labels.txt").write_text("1:a\n2:b\n")
-    data = datasets.load_dataset(f"tfrecord:{tmp_path}", log=lambda *_: None)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"a stored label is outside 1\.\.2"):
+    spec = f"tfrecord:{tmp_path}"
+    data = datasets.load_dataset(spec, log=lambda *_: None)
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
         list(datasets.eval_input(data, batch_size=4, image_size=16, source=data.train_source))
+    expected = (f"{spec}: a stored label (3) is outside 1..2 (0 is the background class of TF-slim, "
+                "for which the 2-class head has no output)")
+    assert datasets.pipeline_error(info.value) == expected
+    assert datasets.pipeline_error(tf.errors.InvalidArgumentError(None, None, "other")) is None
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "train.py"), f"--dataset={spec}", "--alpha=0.25",
+         "--image_size=32", "--batch_size=13", "--train_steps=1", "--mode=train", "--verbose=0",
+         f"--model_dir={tmp_path / 'run'}"], cwd=REPO_ROOT, env=_env(), capture_output=True,
+        text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"train.py: error: {expected}; training stopped; the last good checkpoint is none (no "
+        "checkpoint was written yet)"], result.stderr
 
 
 # --- folder manifest ------------------------------------------------------------------------------
