@@ -88,6 +88,31 @@ def test_undecodable_files_do_not_shorten_an_epoch(tmp_path):
         "x.jpg", "y.jpg"]
 
 
+@pytest.mark.parametrize("threads_above", [float("inf"), -1.0])
+def test_header_checks_in_threads_or_not_find_the_same_files(tmp_path, monkeypatch, threads_above):
+    """The header check runs on one thread when a file is quick to check and in chunks over
+    threads when storage is slow: the same files are left out, each with its own reason, in
+    order, either way (a probe of 2 files, chunks of 3, bad files spread over the chunks)."""
+    monkeypatch.setattr(datasets, "_PROBE_FILES", 2)
+    monkeypatch.setattr(datasets, "_CHUNK_FILES", 3)
+    monkeypatch.setattr(datasets, "_THREADS_ABOVE_SECONDS", threads_above)
+    jpeg = _jpeg_bytes((8, 8))
+    pairs, expected = [], []
+    for i in range(14):
+        path = tmp_path / f"{i:02d}.jpg"
+        if i % 4 == 1:
+            path.write_bytes(b"")
+            expected.append((str(path), "empty file"))
+        elif i % 5 == 3:
+            path.write_bytes(b"text, not an image")
+            expected.append((str(path), "not a JPEG, PNG, GIF or BMP image"))
+        else:
+            path.write_bytes(jpeg)
+        pairs.append((str(path), i % 2))
+    assert datasets._check_files(pairs, datasets.DEFAULT_FOLDER_FORMATS) == expected
+    assert len(expected) == 6
+
+
 def test_gif_is_read_when_asked(bad_folder):
     data = datasets.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2,
                                  formats=("jpeg", "png", "gif"), log=lambda *_: None)
