@@ -26,6 +26,7 @@ recipe's details), ``mobilenet_tf.distribute`` and ``mobilenet_tf.precision``.
 """
 
 import os
+import re
 import signal
 import sys
 
@@ -44,9 +45,13 @@ FLAGS = flags.FLAGS
 
 # --- data -----------------------------------------------------------------------------------------
 flags.DEFINE_string("dataset", "imagenet2012",
-                    "A tensorflow-datasets name (imagenet2012, tf_flowers, stanford_dogs, ...), "
-                    "'folder:PATH' (class sub-folders, or train/ and val/ of class sub-folders) or "
-                    "'synthetic'.")
+                    "A tensorflow-datasets name (imagenet2012, tf_flowers, stanford_dogs, ...; "
+                    "imagenet2012 needs ILSVRC2012_img_{train,val}.tar in <data_dir>/downloads/manual); "
+                    "'folder:PATH' (class sub-folders, or train/ and val/ of class sub-folders; "
+                    "checked by header into a manifest kept in the run folder); "
+                    "'tfrecord:TRAIN_GLOB[,VALIDATION_GLOB]' or 'tfrecord:DIR' (TF-slim / Model "
+                    "Garden ImageNet shards train-* and validation-*; python -m "
+                    "mobilenet_tf.write_tfrecords makes them from a folder) or 'synthetic'.")
 flags.register_validator("dataset", lambda v: _check(train_options.parse_dataset_spec, v))
 flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory (default: tfds' own).")
 flags.DEFINE_float("validation_fraction", 0.1,
@@ -62,6 +67,10 @@ flags.register_validator(
     "folder_formats",
     lambda v: bool(v) and all(f in train_options.FOLDER_FORMATS for f in v),
     message=f"must be a comma-separated subset of {','.join(train_options.FOLDER_FORMATS)}")
+flags.DEFINE_boolean("background_class", False,
+                     "tfrecord datasets: a head with TF-slim's background class 0 and the stored "
+                     "labels 1..K as they are (1001 classes for ImageNet, as TF-slim's checkpoints); "
+                     "default: K classes, label - 1 (1000 for ImageNet, as Keras' weights).")
 flags.DEFINE_integer("synthetic_examples", 1024, "Examples of --dataset=synthetic.", lower_bound=1)
 flags.DEFINE_integer("synthetic_classes", 1000, "Classes of --dataset=synthetic.", lower_bound=2)
 flags.DEFINE_integer("shuffle_buffer", 10000, "Shuffle buffer (examples).", lower_bound=1)
@@ -256,9 +265,11 @@ def _parse_flags(argv):
 
 def _config():
     from mobilenet_tf import training
+    name = FLAGS.dataset.replace("folder:", "folder_").replace("/", "_").strip("_")
+    if FLAGS.dataset.startswith("tfrecord:"):
+        name = re.sub(r"[^\w.\-]+", "_", FLAGS.dataset.replace("tfrecord:", "tfrecord_")).strip("_")
     model_dir = FLAGS.model_dir or "runs/{}_mobilenet_v1_{:g}_{}".format(
-        FLAGS.dataset.replace("folder:", "folder_").replace("/", "_").strip("_"), FLAGS.alpha,
-        FLAGS.image_size)
+        name, FLAGS.alpha, FLAGS.image_size)
     names = [f.name for f in training.dataclasses.fields(training.TrainConfig)]
     values = {name: FLAGS[name].value for name in names if name in FLAGS}
     values["model_dir"] = model_dir

@@ -6,7 +6,9 @@ What TF-slim's ``preprocessing_factory`` uses for ``mobilenet_v1``
 * training (:func:`preprocess_for_train`): a random crop from
   ``tf.image.sample_distorted_bounding_box`` (min_object_covered 0.1, aspect
   ratio 0.75-1.33, area ``min_crop_area``-1.0, 100 attempts, whole image as
-  the bounding box), bilinear resize to the model size, random left-right
+  the bounding box, or the object boxes of the example when it has them, as
+  TF-slim does with ImageNet's ``image/object/bbox``), bilinear resize to the
+  model size, random left-right
   flip, fast colour distortion (brightness +-32/255, then saturation 0.5-1.5,
   clipped to [0, 1]);
 * evaluation (:func:`preprocess_for_eval`): central crop of 0.875 of each
@@ -58,7 +60,7 @@ def _to_minus_one_one(image):
 
 
 def preprocess_for_train(image, height, width, *, min_crop_area=DEFAULT_MIN_CROP_AREA,
-                         color_distortion=True, seed=None):
+                         color_distortion=True, seed=None, bboxes=None):
     """Random Inception crop, resize, flip and colour distortion; float32 in [-1, 1].
 
     Args:
@@ -69,6 +71,10 @@ def preprocess_for_train(image, height, width, *, min_crop_area=DEFAULT_MIN_CROP
       color_distortion: apply brightness and saturation distortion (slim's
         fast mode). The crop and the flip are always applied.
       seed: optional int seed for the random crop.
+      bboxes: optional float32 (n, 4) object boxes ``[ymin, xmin, ymax, xmax]``
+        in [0, 1] (TF-slim's ``image/object/bbox``): the crop covers at least
+        ``MIN_OBJECT_COVERED`` of one of them. n may be 0: then, as with None,
+        the whole image is the box.
 
     Returns:
       float32 tensor (height, width, 3) in [-1, 1].
@@ -77,7 +83,11 @@ def preprocess_for_train(image, height, width, *, min_crop_area=DEFAULT_MIN_CROP
     if not 0 < min_crop_area <= 1:
         raise ValueError(f"`min_crop_area` must be in (0, 1]. Received: min_crop_area={min_crop_area!r}")
     image = _to_unit_float(image)
-    bbox = tf.constant([0.0, 0.0, 1.0, 1.0], dtype=tf.float32, shape=[1, 1, 4])
+    if bboxes is None:
+        bbox = tf.constant([0.0, 0.0, 1.0, 1.0], dtype=tf.float32, shape=[1, 1, 4])
+    else:
+        # No boxes (n = 0): sample_distorted_bounding_box takes the whole image.
+        bbox = tf.reshape(tf.clip_by_value(tf.cast(bboxes, tf.float32), 0.0, 1.0), [1, -1, 4])
     begin, size, _ = tf.image.sample_distorted_bounding_box(
         tf.shape(image), bounding_boxes=bbox, seed=seed,
         min_object_covered=MIN_OBJECT_COVERED, aspect_ratio_range=ASPECT_RATIO_RANGE,

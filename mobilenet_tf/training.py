@@ -60,6 +60,7 @@ student alone, so a distilled run resumes, evaluates and exports like any other.
 This module reads no flags; ``train.py`` maps flags onto :class:`TrainConfig`.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -104,6 +105,19 @@ _RUN_IDENTITY = ("dataset", "alpha", "image_size", "architecture", "optimizer", 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss). One-line message (exit status 1)."""
+
+
+@contextlib.contextmanager
+def _stop_on_bad_data(where):
+    """A data error the input pipeline raises on purpose (``datasets.pipeline_error``: a TFRecord
+    label out of range) becomes a one-line TrainingError ending with ``where()``."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as e:
+        problem = datasets.pipeline_error(e)
+        if problem is None:
+            raise
+        raise TrainingError(f"{problem}; {where()}") from None
 
 
 class RunFolderError(TrainingError, InputError):
@@ -165,6 +179,7 @@ class TrainConfig:
     color_distortion: bool = True
     validation_fraction: float = 0.1
     folder_formats: tuple = datasets.DEFAULT_FOLDER_FORMATS
+    background_class: bool = False       # tfrecord: TF-slim's class 0 in the head (1001 for ImageNet)
     synthetic_examples: int = 1024
     synthetic_classes: int = 1000
     shuffle_buffer: int = 10000
@@ -743,7 +758,9 @@ def _load_data(config, log):
         validation_fraction=config.validation_fraction, formats=config.folder_formats,
         synthetic_examples=config.synthetic_examples, synthetic_classes=config.synthetic_classes,
         download=config.download, seed=config.seed, log=log,
-        allow_unlabelled=bool(getattr(config, "teacher", None)))
+        allow_unlabelled=bool(getattr(config, "teacher", None)),
+        manifest_dir=os.path.join(config.model_dir, datasets.MANIFEST_DIR) if config.model_dir
+        else None, background_class=bool(getattr(config, "background_class", False)))
 
 
 def _load_teacher(config, data, strategy, log):
@@ -933,6 +950,8 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
         os.makedirs(write_dir, exist_ok=True)
         atomic_write_text(os.path.join(write_dir, CONFIG_FILE),
                           json.dumps({"identity": identity, "config": config.to_json()}, indent=1))
+        # The folder manifest / shard counts, reused by a resumed run when the data is unchanged.
+        datasets.save_manifest(data, os.path.join(write_dir, datasets.MANIFEST_DIR))
     step_cb = _StepCallback(manager, config.checkpoint_every_steps, config.batch_size, optimizer,
                             stop=stop, total_steps=total_steps)
     callbacks = [step_cb]
@@ -951,6 +970,9 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
         val_ds = datasets.eval_input(data, batch_size=config.batch_size, image_size=config.image_size,
                                      cache=config.cache)
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+    # Validation leaves out files it cannot decode, so its length is unknown to Keras, which
+    # then warns at its end; the training input always has exactly the steps fit() runs.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
     history = {}
     t0 = time.perf_counter()
     if config.verbose:
@@ -967,8 +989,12 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
                     cache=config.cache, global_batch_size=config.batch_size,
                     num_shards=num_shards, shard_index=shard_index)
             train_ds = distribute.distribute_input(strategy, input_fn, config.batch_size)
-            h = runner.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps,
-                           validation_data=val_ds, callbacks=callbacks, verbose=config.verbose)
+            with _stop_on_bad_data(lambda: (
+                    "training stopped; the last good checkpoint is "
+                    f"{manager.latest_checkpoint or 'none (no checkpoint was written yet)'}")):
+                h = runner.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1,
+                               steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
+                               verbose=config.verbose)
             for key, values in h.history.items():
                 history.setdefault(key, []).extend(values)
             if i + 1 < len(segments) and optimizer.use_ema:
@@ -984,6 +1010,10 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
         if tb_logger is not None:
             tb_logger.close()
     train_seconds = time.perf_counter() - t0
+    undecodable = datasets.skipped_during_training(data)
+    if undecodable:
+        log(f"{config.dataset}: {len(undecodable)} file(s) could not be decoded and were skipped "
+            "(named above)")
     if not segments:
         log(f"Already trained: step {start_step} >= {total_steps}; writing the run's missing "
             "summary.")
@@ -999,7 +1029,8 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
             metrics = {k: history[f"val_{k}"][-1] for k in ("top1", "top5", "loss")
                        if f"val_{k}" in history}
         else:
-            metrics = runner.evaluate(val_ds, verbose=0, return_dict=True)
+            with _stop_on_bad_data(lambda: "validation stopped"):
+                metrics = runner.evaluate(val_ds, verbose=0, return_dict=True)
         result = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
         log(f"Validation at step {final_step}: {_accuracies(result)} ({data.num_validation} "
             "images" + (", EMA weights" if optimizer.use_ema else "") + ")")
@@ -1009,7 +1040,8 @@ def _train(config, strategy, is_chief, write_dir, log, stop):
         # The head's labels in output order (export_tflite.py writes them beside the .tflite).
         "class_names": list(data.class_names) if data.class_names else None,
         "num_train": data.num_train,
-        "num_validation": data.num_validation, "skipped_files": len(data.skipped),
+        "num_validation": data.num_validation,
+        "skipped_files": len(data.skipped) + len(datasets.skipped_during_training(data)),
         "start_step": start_step, "final_step": final_step, "steps_per_epoch": spe,
         "train_seconds": train_seconds, "measured_steps": step_cb.steps,
         "images_per_second": step_cb.images_per_second,
@@ -1099,7 +1131,8 @@ def evaluate(config, *, strategy=None, log=print):
         optimizer.finalize_variable_values(model.trainable_variables)
     val_ds = datasets.eval_input(data, batch_size=run.batch_size, image_size=run.image_size,
                                  cache=run.cache)
-    metrics = model.evaluate(val_ds, verbose=config.verbose, return_dict=True)
+    with _stop_on_bad_data(lambda: "evaluation stopped"):
+        metrics = model.evaluate(val_ds, verbose=config.verbose, return_dict=True)
     step = int(optimizer.iterations.numpy())
     scores = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
     result = {"step": step, **scores, "num_validation": data.num_validation,

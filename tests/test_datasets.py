@@ -39,33 +39,85 @@ def bad_folder(tmp_path, shared_data):
     return tmp_path
 
 
-def test_gif_and_truncated_jpeg_are_reported_and_left_out(bad_folder):
+def test_gif_and_text_are_left_out_at_start_and_truncated_jpeg_when_met(bad_folder):
+    """The start-up check reads headers only: the GIF (formats) and the text file are left out
+    and reported; the truncated JPEG has a JPEG header, so it is skipped when the pipeline meets
+    it, named once however often it is met, and every other image comes through."""
     lines = []
     data = datasets.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2, log=lines.append)
     skipped = dict(data.skipped)
-    assert sorted(os.path.basename(p) for p in skipped) == ["imageNotFound.gif", "notes.txt",
-                                                            "truncated.jpg"]
+    assert sorted(os.path.basename(p) for p in skipped) == ["imageNotFound.gif", "notes.txt"]
     gif = str(bad_folder / "ants" / "imageNotFound.gif")
     assert skipped[gif].startswith("GIF: pass --folder_formats=jpeg,png,bmp,gif")
     assert "placeholders or animations" in skipped[gif]
-    assert skipped[str(bad_folder / "bees" / "truncated.jpg")].startswith("cannot be decoded")
     assert skipped[str(bad_folder / "bees" / "notes.txt")] == "not an image file (extension '.txt')"
     report = "\n".join(lines)
-    assert "left out 3 of 13 files" in report
-    assert f"{gif}: GIF" in report and "truncated.jpg: cannot be decoded" in report
-    assert data.num_train + data.num_validation == 10 and data.num_validation == 2
+    assert "left out 2 of 13 files" in report and f"{gif}: GIF" in report
+    assert data.num_train + data.num_validation == 11 and data.num_validation == 2
     assert data.class_names == ["ants", "bees"]
-    # Every image the pipeline yields decodes (none of the bad files is in it).
-    batches = list(datasets.eval_input(data, batch_size=4, image_size=32,
-                                       source=data.train_source))
-    assert sum(int(b[0].shape[0]) for b in batches) == data.num_train
+    assert datasets.skipped_during_training(data) == []
+    lines.clear()
+    for _ in range(2):       # every image the pipelines yield decodes; the bad one is met twice
+        counts = [sum(int(b[0].shape[0]) for b in datasets.eval_input(
+            data, batch_size=4, image_size=32, source=source))
+            for source in (data.train_source, data.validation_source)]
+        assert sum(counts) == 10
+    truncated = str(bad_folder / "bees" / "truncated.jpg")
+    assert datasets.skipped_during_training(data) == [truncated]
+    assert [line for line in lines if "truncated.jpg" in line] == [
+        f"folder:{bad_folder}: skipped {truncated}: cannot be read or decoded (1 skipped so far; "
+        "training goes on)"]
+
+
+def test_undecodable_files_do_not_shorten_an_epoch(tmp_path):
+    """An epoch has steps_per_epoch full batches even when files in it cannot be decoded: the
+    next examples take their places, and the run goes on."""
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(4):
+            _png(tmp_path / cls / f"{i}.png", (60 * i, 0, 0), size=(8, 8))
+    data = _jpeg_bytes()
+    for name in ("x.jpg", "y.jpg"):
+        (tmp_path / "b" / name).write_bytes(data[: len(data) // 3])
+    data = datasets.load_dataset(f"folder:{tmp_path}", validation_fraction=0, log=lambda *_: None)
+    assert data.num_train == 10              # both pass the header check: 2 steps of 4
+    for epoch in range(4):
+        batches = list(datasets.train_input(data, batch_size=4, image_size=16, epoch=epoch))
+        assert [int(x.shape[0]) for x, _ in batches] == [4, 4]
+    assert sorted(os.path.basename(p) for p in datasets.skipped_during_training(data)) == [
+        "x.jpg", "y.jpg"]
+
+
+@pytest.mark.parametrize("threads_above", [float("inf"), -1.0])
+def test_header_checks_in_threads_or_not_find_the_same_files(tmp_path, monkeypatch, threads_above):
+    """The header check runs on one thread when a file is quick to check and in chunks over
+    threads when storage is slow: the same files are left out, each with its own reason, in
+    order, either way (a probe of 2 files, chunks of 3, bad files spread over the chunks)."""
+    monkeypatch.setattr(datasets, "_PROBE_FILES", 2)
+    monkeypatch.setattr(datasets, "_CHUNK_FILES", 3)
+    monkeypatch.setattr(datasets, "_THREADS_ABOVE_SECONDS", threads_above)
+    jpeg = _jpeg_bytes((8, 8))
+    pairs, expected = [], []
+    for i in range(14):
+        path = tmp_path / f"{i:02d}.jpg"
+        if i % 4 == 1:
+            path.write_bytes(b"")
+            expected.append((str(path), "empty file"))
+        elif i % 5 == 3:
+            path.write_bytes(b"text, not an image")
+            expected.append((str(path), "not a JPEG, PNG, GIF or BMP image"))
+        else:
+            path.write_bytes(jpeg)
+        pairs.append((str(path), i % 2))
+    assert datasets._check_files(pairs, datasets.DEFAULT_FOLDER_FORMATS) == expected
+    assert len(expected) == 6
 
 
 def test_gif_is_read_when_asked(bad_folder):
     data = datasets.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2,
                                  formats=("jpeg", "png", "gif"), log=lambda *_: None)
-    assert [os.path.basename(p) for p, _ in data.skipped] == ["notes.txt", "truncated.jpg"]
-    assert data.num_train + data.num_validation == 11
+    assert [os.path.basename(p) for p, _ in data.skipped] == ["notes.txt"]
+    assert data.num_train + data.num_validation == 12
 
 
 def test_hymenoptera_layout_counts_and_gif(shared_data):

@@ -455,3 +455,70 @@ def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path,
     assert {v.path: np.asarray(v) for v in saved.weights}.keys() == trained.keys()
     for v in saved.weights:
         np.testing.assert_array_equal(np.asarray(v), trained[v.path], err_msg=v.path)
+
+
+# --- multi_worker_mirrored: TFRecord input split by file ------------------------------------------
+
+_SHARD_WORKER_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from mobilenet_tf import datasets, distribute
+    strategy = distribute.create_strategy("multi_worker_mirrored")
+    lines = []
+    data = datasets.load_dataset("tfrecord:" + sys.argv[1], log=lines.append)
+
+    def input_fn(batch_size, num_shards, shard_index):
+        return datasets.train_input(data, batch_size=batch_size, image_size=16, epoch=0, seed=1,
+                                    global_batch_size=8, num_shards=num_shards,
+                                    shard_index=shard_index)
+
+    labels = []
+    for batch in distribute.distribute_input(strategy, input_fn, 8):
+        for y in strategy.experimental_local_results(batch[1]):
+            labels += np.argmax(y.numpy(), axis=1).tolist()
+    print("RESULT " + json.dumps({"labels": labels, "lines": lines}))
+""")
+
+
+@pytest.mark.slow
+def test_multi_worker_tfrecord_input_is_split_by_file(tmp_path):
+    """Two worker processes on 127.0.0.1 read a 4-shard TFRecord dataset (a label names its
+    shard): each reads the examples of exactly two whole shards, the two workers different ones,
+    together every example once."""
+    import tensorflow as tf
+    from mobilenet_tf import tfrecords
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    pixel = tf.io.encode_jpeg(np.zeros((8, 8, 3), np.uint8)).numpy()
+    for j in range(4):
+        with tf.io.TFRecordWriter(str(shards / tfrecords.shard_name("train", j, 4))) as writer:
+            for k in range(6):
+                feature = {
+                    tfrecords.ENCODED: tf.train.Feature(bytes_list=tf.train.BytesList(value=[pixel])),
+                    tfrecords.LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[6 * j + k + 1]))}
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feature))
+                             .SerializeToString())
+    (shards / "labels.txt").write_text("".join(f"{i}:c{i}\n" for i in range(1, 25)))
+    script = tmp_path / "worker.py"
+    script.write_text(_SHARD_WORKER_SCRIPT)
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = [subprocess.Popen([sys.executable, str(script), str(shards)], cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=_env(TF_CONFIG=_tf_config(workers, i))) for i in range(2)]
+    try:
+        outputs = [p.communicate(timeout=180)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0], "\n---\n".join(o[-3000:] for o in outputs)
+    results = [json.loads(next(line for line in o.splitlines() if line.startswith("RESULT "))[7:])
+               for o in outputs]
+    read = [{label // 6 for label in r["labels"]} for r in results]
+    assert [len(r["labels"]) for r in results] == [12, 12]          # 3 steps of 4 per worker
+    assert all(len(s) == 2 for s in read) and not read[0] & read[1]
+    assert sorted(results[0]["labels"] + results[1]["labels"]) == list(range(24))
+    for index, r in enumerate(results):
+        assert any(f"input pipeline {index} of 2 reads shards {index}, {index + 2}, ... of each "
+                   "epoch's order (2 of 4)" in line for line in r["lines"]), r["lines"]

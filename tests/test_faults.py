@@ -62,6 +62,8 @@ def _inputs(tmp, data):
     (tmp / "out" / "m.tflite").write_bytes(b"the previous export")
     (tmp / "runs").mkdir()
     (tmp / "keras_home").mkdir()
+    (tmp / "not_tfrecord").mkdir()
+    (tmp / "not_tfrecord" / "train-00000-of-00001").write_bytes(b"a JPEG list, not records\n" * 20)
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -154,6 +156,17 @@ CASES = {
         ["train.py", *TRAIN_ARGS, "--dataset=tf_flowers", "--data_dir={tmp}/tfds",
          "--nodownload"], 2,
         r"error: tfds dataset 'tf_flowers' is not prepared in .*tfds and downloads are off: .*"),
+    "train_tfrecord_glob_matches_nothing": Case(
+        ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/nowhere/train-*"], 2,
+        r"error: tfrecord: no file matches .*nowhere/train-\* ?; expected TF-slim / Model Garden "
+        r"shards .*"),
+    "train_not_a_tfrecord": Case(
+        ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/not_tfrecord"], 2,
+        r"error: tfrecord: .*not_tfrecord/train-00000-of-00001 is not a TFRecord file or is damaged "
+        r"\(corrupted record at 0[^{}\[\]]*\)"),
+    "write_tfrecords_missing_folder": Case(
+        ["write_tfrecords", "--images={tmp}/nowhere", "--output={tmp}/out/shards"], 2,
+        r"error: folder dataset '.*nowhere' does not exist .*"),
     "train_missing_init_weights": Case(
         ["train.py", *TRAIN_ARGS, "--init_weights={tmp}/nope.h5"], 2,
         r"error: `weights` must be None, 'imagenet', .*there is no such file or checkpoint prefix\. "

@@ -11,7 +11,7 @@ from conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "mobilenet_tf"
 # `python -m mobilenet_tf.<tool>`: parse arguments, call the library, print.
-COMMANDS = {"predict", "evaluate", "convert", "costs"}
+COMMANDS = {"predict", "evaluate", "convert", "costs", "write_tfrecords"}
 
 
 def _imports(path):
