@@ -86,7 +86,10 @@ MANUAL_FILES = {"imagenet2012": ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val
 MANUAL_SOURCES = {"imagenet2012": "https://image-net.org/download-images, after registering"}
 _FOLDER_VAL_NAMES = ("val", "validation")
 _AUTOTUNE = tf.data.AUTOTUNE
-_DECODE_CYCLE = 8         # examples tried for decoding at once (each in its own one-element dataset)
+# Examples tried for decoding at once, each in its own one-element dataset (so at most this many
+# decodes run in parallel): one per core, at least 8 to cover waits on storage. (A fixed 8 would
+# leave the cores of a large GPU machine idle; cycle_length=AUTOTUNE gave 1 here.)
+_DECODE_CYCLE = max(8, os.cpu_count() or 1)
 
 
 class DatasetError(InputError):

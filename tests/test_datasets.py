@@ -280,6 +280,27 @@ def test_eval_input_is_in_order_and_complete(bad_folder):
     assert sum(int(x.shape[0]) for x, _ in batches) == data.num_validation
 
 
+def test_parallel_decoding_keeps_the_order_around_a_bad_file(tmp_path):
+    """Examples are decoded in parallel, several at once: the images still come out in the
+    manifest's order (each file a flat colour that names it), with an undecodable file in the
+    middle left out and named."""
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+    values = [3 * i for i in range(min(85, 3 * datasets._DECODE_CYCLE + 5))]   # up to 252
+    for i, v in enumerate(values):
+        _png(tmp_path / "a" / f"{i:03d}.png", (v, v, v), size=(8, 8))
+    whole = _jpeg_bytes((8, 8))
+    (tmp_path / "a" / "020x.jpg").write_bytes(whole[: len(whole) // 2])
+    _png(tmp_path / "b" / "0.png", (254, 254, 254), size=(8, 8))
+    data = datasets.load_dataset(f"folder:{tmp_path}", validation_fraction=0.0, log=lambda *_: None)
+    seen = []
+    for x, _ in datasets.eval_input(data, batch_size=7, image_size=8, source=data.train_source):
+        # A flat image stays flat through crop and resize; [-1, 1] back to 0..255.
+        seen += np.round((x.numpy().mean(axis=(1, 2, 3)) + 1) * 127.5).astype(int).tolist()
+    assert seen == values + [254]
+    assert [os.path.basename(p) for p in datasets.skipped_during_training(data)] == ["020x.jpg"]
+
+
 def test_eval_input_is_preprocess_for_eval_of_each_decoded_file(shared_data):
     """The validation images train.py scores are the files, decoded, through TF-slim's evaluation
     preprocessing (central crop 0.875, bilinear resize): exactly, in the folder's order."""
