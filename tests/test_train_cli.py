@@ -111,6 +111,7 @@ FLAG_VALUES = {
     "momentum": 0.61, "epsilon": 0.37, "weight_decay": 2.3e-5, "regularize_depthwise": True,
     "label_smoothing": 0.13, "moving_average_decay": 0.77, "min_crop_area": 0.29,
     "color_distortion": False, "validation_fraction": 0.17, "folder_formats": ("jpeg", "gif"),
+    "background_class": True,
     "synthetic_examples": 333, "synthetic_classes": 13, "shuffle_buffer": 4321, "seed": 5,
     "checkpoint_every_steps": 9, "keep_checkpoints": 4, "log_every_steps": 6, "verbose": 2,
     "jit_compile": True, "mixed_precision": "bfloat16", "sync_batch_norm": False,
