@@ -44,8 +44,16 @@ class WorkError(Exception):
     input (an export whose verification fails is an ExportError, but exits 1)."""
 
 
-class Interrupted(Exception):
-    """Training stopped by a signal after saving a checkpoint at ``step``."""
+class Interrupted(BaseException):
+    """A command stopped by SIGINT / SIGTERM: after saving a checkpoint at ``step``, or
+    before training started (``step`` None, nothing written).
+
+    A ``BaseException``, like ``KeyboardInterrupt``: raised from a signal handler it can land
+    anywhere, also inside library code that catches ``Exception`` to raise an error of its
+    own (``inspect`` turns any ``Exception`` into ``TypeError('unsupported callable')``
+    while TensorFlow imports; our readers of damaged files turn one into a
+    ``WeightsError``). Such handlers must not swallow or rename an interrupt.
+    """
 
     def __init__(self, signum, step=None, total_steps=None, saved=None):
         self.signum = int(signum)

@@ -174,6 +174,19 @@ def _raise_interrupted(signum):
     raise errors.Interrupted(signum)
 
 
+def _interrupt_behind(error):
+    """The ``errors.Interrupted`` that `error` was raised while handling, if any: code that
+    catches everything (``except:``, ``except BaseException``) and raises its own error
+    still chains the interrupt as ``__cause__`` or ``__context__``."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, errors.Interrupted):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def run_command(prog, work, on_signal=_raise_interrupted):
     """Runs ``work()`` (which returns an exit status) under the exit-status convention.
 
@@ -184,7 +197,13 @@ def run_command(prog, work, on_signal=_raise_interrupted):
     """
     restore = install_signal_handlers(on_signal)
     try:
-        return work()
+        try:
+            return work()
+        except Exception as e:
+            interrupt = _interrupt_behind(e)
+            if interrupt is None:
+                raise
+            raise interrupt from None
     except errors.Interrupted as e:
         sys.stderr.write(f"{prog}: {errors.one_line(e)}\n")
         return e.exit_status

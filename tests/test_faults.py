@@ -426,6 +426,46 @@ def test_a_signal_while_python_starts_is_one_line_too():
                              "was written\n")
 
 
+def _signal_inside(handler_block):
+    """run_command's work: SIGINT arrives inside ``handler_block`` (a library's try/except)."""
+    def work():
+        return handler_block(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(5)))
+    return work
+
+
+def test_a_signal_inside_a_library_that_catches_exception_still_interrupts(capfd):
+    """Found by CI: SIGINT landed while TensorFlow imported, inside ``inspect``'s
+    ``except Exception: raise TypeError('unsupported callable')``; the interrupt became a
+    TypeError traceback and status 1. An interrupt is not an ``Exception``."""
+    from mobilenet_tf import runtime
+
+    def swallowing(body):                 # what a reader of damaged files does
+        try:
+            body()
+        except Exception:
+            return 0
+        return 0
+    assert runtime.run_command("cmd", _signal_inside(swallowing)) == 130
+    assert capfd.readouterr().err == ("cmd: interrupted by SIGINT before training started; "
+                                      "nothing was written\n")
+
+
+def test_an_interrupt_renamed_by_a_catch_all_handler_still_exits_130(capfd):
+    """Code with a bare ``except:`` that raises an error of its own: the interrupt is in the
+    chain, and the command reports it, not the other error."""
+    from mobilenet_tf import runtime
+
+    def renaming(body):
+        try:
+            body()
+        except:  # noqa: E722 - the point of the test
+            raise TypeError("unsupported callable")
+        return 0
+    assert runtime.run_command("cmd", _signal_inside(renaming)) == 130
+    assert capfd.readouterr().err == ("cmd: interrupted by SIGINT before training started; "
+                                      "nothing was written\n")
+
+
 @pytest.mark.slow
 def test_rerunning_a_finished_run_changes_nothing(tmp_path, monkeypatch, capfd):
     argv = [a.format(tmp=tmp_path) for a in TRAIN_ARGS]
