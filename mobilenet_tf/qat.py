@@ -13,13 +13,17 @@ model from a float MobileNetV1, of three registered layers and Keras' own:
   are fake-quantized per output channel, symmetric int8 (``[-127, 127]`` times max|w| / 127, as
   TFLite's per-channel convolution weights), with ``keras.quantizers.fake_quant_with_min_max_vars``
   (TensorFlow's ``FakeQuantWithMinMaxVarsPerChannel``, which the TFLite converter turns into int8
-  weights). The head (``Logits``, a 1x1 convolution with bias) is quantized the same way, without
-  batch norm; TFLite keeps its bias as int32.
+  weights). The bias is rounded to the int32 steps TFLite stores it in (input step x weight step
+  of the channel) where the input's range is fixed: without that, each layer's output differed
+  from the int8 kernel's by one level on ~0.1% of values, and the differences grew through the
+  13 blocks. The head (``Logits``, a 1x1 convolution with bias) is quantized the same way,
+  without batch norm (its input range is learned: a float bias).
 * :class:`ActivationQuantizer`: the activation (ReLU6) and per-tensor asymmetric int8 fake
-  quantization of its output: ``[0, 6]`` after ReLU6 and ``[-1, 1]`` for the input image (fixed,
-  as the converter would calibrate them), otherwise (``AvgPool_1a``, ``Logits``) a range learned as
-  an exponential moving average of the batches' min and max (decay ``range_decay``, 0.999 as
-  ``tf.contrib.quantize``; the first training batch sets it). ``SpatialSqueeze`` keeps its input's
+  quantization of its output: ``[0, 6]`` after ReLU6 and ``[-1, 1]`` for the input image (on the
+  file's uint8 grid, :data:`INPUT_RANGE`; fixed, as the converter would calibrate them),
+  otherwise (``AvgPool_1a``, ``Logits``) a range learned as an exponential moving average of the
+  batches' min and max (decay ``range_decay``, 0.999 as ``tf.contrib.quantize``; the first
+  training batch sets it). ``SpatialSqueeze`` keeps its input's
   range and the softmax's int8 output range is fixed by TFLite (1/256), as the converter does.
 * ``ZeroPadding2D``, ``Dropout``, ``Reshape``, ``GlobalAveragePooling2D`` and the softmax are the
   float model's own layers.
@@ -44,7 +48,11 @@ __all__ = ["QuantizedConv", "ActivationQuantizer", "QuantizeDelay", "quantize_mo
            "is_quantization_aware", "quantizers", "activation_ranges", "set_quantize_active",
            "INPUT_RANGE", "RELU6_RANGE", "DEFAULT_RANGE_DECAY", "QATError"]
 
-INPUT_RANGE = (-1.0, 1.0)      # the model's input: images scaled to [-1, 1]
+# The model's input, images scaled to [-1, 1], on the grid of the exported file's uint8 input
+# (zero point 128, step 1/127.5). With (-1, 1) itself TensorFlow's fake-quant op nudges the zero
+# point to 127 (127.5 in float32 rounds down) while the converter computes 128 in double: the
+# Keras model then clamped black pixels one step above what the file sees.
+INPUT_RANGE = (-128 / 127.5, 127 / 127.5)
 RELU6_RANGE = (0.0, 6.0)
 DEFAULT_RANGE_DECAY = 0.999    # tf.contrib.quantize's ema_decay
 _BITS = 8
@@ -55,10 +63,14 @@ class QATError(ValueError):
     """A model or setting that quantization-aware training cannot take (one line)."""
 
 
+def _channel_bound(kernel, channel_axis):
+    axes = [a for a in range(len(kernel.shape)) if a != channel_axis]
+    return ops.maximum(ops.max(ops.abs(kernel), axis=axes), 1e-8)
+
+
 def _symmetric_per_channel(kernel, channel_axis):
     """Fake-quantizes `kernel` per slice of `channel_axis` to int8 [-127, 127] x max|w| / 127."""
-    axes = [a for a in range(len(kernel.shape)) if a != channel_axis]
-    bound = ops.maximum(ops.max(ops.abs(kernel), axis=axes), 1e-8)
+    bound = _channel_bound(kernel, channel_axis)
     return keras.quantizers.fake_quant_with_min_max_vars(
         kernel, -bound, bound, num_bits=_BITS, narrow_range=True, axis=channel_axis)
 
@@ -78,13 +90,18 @@ class QuantizedConv(keras.layers.Layer):
       synchronized: batch statistics over all replicas (as ``BatchNormalization(synchronized=)``).
       quantize_active: start with weight quantization on (False: off until ``QuantizeDelay``
         turns it on; inference always quantizes).
+      input_scale: the step of this layer's int8 input when it is fixed (after ReLU6 [0, 6]:
+        6/255; the input image: 1/127.5). Then the bias is rounded as TFLite stores it, int32
+        in steps of ``input_scale * max|w_c| / 127`` per output channel (a straight-through
+        gradient). None (an input range that is learned, e.g. the head's): a float bias; its
+        rounding in the file is then ~1e-4 of an output step or less.
     """
 
     def __init__(self, filters=None, kernel_size=(1, 1), strides=(1, 1), padding="valid",
                  dilation_rate=(1, 1), depthwise=False, depth_multiplier=1, use_bias=False,
                  batch_norm=True, batch_norm_momentum=0.99, batch_norm_epsilon=1e-3,
                  batch_norm_trainable=True, synchronized=False, quantize_active=True,
-                 kernel_initializer="glorot_uniform", **kwargs):
+                 kernel_initializer="glorot_uniform", input_scale=None, **kwargs):
         super().__init__(**kwargs)
         pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
         self.filters = filters
@@ -102,6 +119,7 @@ class QuantizedConv(keras.layers.Layer):
         self.synchronized = bool(synchronized)
         self.initial_quantize_active = bool(quantize_active)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.input_scale = None if input_scale is None else float(input_scale)
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
@@ -164,22 +182,41 @@ class QuantizedConv(keras.layers.Layer):
         scale = self.gamma * ops.rsqrt(variance + self.batch_norm_epsilon)
         return kernel * self._per_output_channel(scale), self.beta - mean * scale
 
+    def _by_output_channel(self, kernel):
+        """`kernel` as ``(kh, kw, in, out_channels)`` (depthwise: ``in`` = 1), and back."""
+        if not self.depthwise or self.depth_multiplier == 1:
+            axis = 2 if self.depthwise else 3
+            return kernel, axis, lambda k: k
+        flat = ops.reshape(kernel, self.kernel_size + (1, self.out_channels))
+        return flat, 3, lambda k: ops.reshape(k, ops.shape(kernel))
+
     def quantized_kernel(self, kernel):
         """`kernel` fake-quantized per output channel (symmetric int8)."""
-        if self.depthwise and self.depth_multiplier == 1:
-            return _symmetric_per_channel(kernel, 2)
-        if self.depthwise:
-            flat = ops.reshape(kernel, self.kernel_size + (1, self.out_channels))
-            return ops.reshape(_symmetric_per_channel(flat, 3), ops.shape(kernel))
-        return _symmetric_per_channel(kernel, 3)
+        flat, axis, back = self._by_output_channel(kernel)
+        return back(_symmetric_per_channel(flat, axis))
+
+    def quantized_bias(self, kernel, bias):
+        """`bias` rounded to TFLite's int32 bias steps, ``input_scale * max|w_c| / 127``
+        (`kernel`: the folded float kernel); the gradient passes straight through."""
+        flat, axis, _ = self._by_output_channel(kernel)
+        step = self.input_scale * _channel_bound(flat, axis) / (2 ** (_BITS - 1) - 1)
+        rounded = ops.round(bias / step) * step
+        return bias + ops.stop_gradient(rounded - bias)
 
     def call(self, inputs, training=None):
         kernel, bias = self.folded(inputs, training=bool(training))
         quantized = self.quantized_kernel(kernel)
+        if bias is not None and self.input_scale is not None:
+            quantized_bias = self.quantized_bias(kernel, bias)
+        else:
+            quantized_bias = bias
         if training:
-            quantized = ops.where(self.quantize_active > 0.5, quantized, kernel)
+            on = self.quantize_active > 0.5
+            quantized = ops.where(on, quantized, kernel)
+            if bias is not None:
+                quantized_bias = ops.where(on, quantized_bias, bias)
         y = self._conv(inputs, quantized)
-        return y if bias is None else y + bias
+        return y if bias is None else y + quantized_bias
 
     def compute_output_shape(self, input_shape):
         batch, h, w, _ = input_shape
@@ -204,7 +241,8 @@ class QuantizedConv(keras.layers.Layer):
                       batch_norm_trainable=self.batch_norm_trainable,
                       synchronized=self.synchronized,
                       quantize_active=self.initial_quantize_active,
-                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+                      input_scale=self.input_scale)
         return config
 
 
@@ -366,6 +404,14 @@ def _relu_kind(layer):
     return None
 
 
+def _step(fixed_range):
+    """The step of int8 values quantized to `fixed_range` (None: a learned range)."""
+    if fixed_range is None:
+        return None
+    low, high = fixed_range
+    return (high - low) / (2 ** _BITS - 1)
+
+
 def quantize_model(model, *, quantize_delay=0, range_decay=DEFAULT_RANGE_DECAY):
     """The quantization-aware twin of a float MobileNetV1 (`model`), with its weights.
 
@@ -403,6 +449,7 @@ def quantize_model(model, *, quantize_delay=0, range_decay=DEFAULT_RANGE_DECAY):
     inputs = keras.Input(shape=model.input_shape[1:], name=layers[0].name)
     x = ActivationQuantizer(fixed_range=INPUT_RANGE, quantize_active=active,
                             name=f"{layers[0].name}_quant")(inputs)
+    step = _step(INPUT_RANGE)       # of the int8 tensor x, while its range is fixed; else None
     copies = []                     # (new layer, weights in its order)
     i = 1
     while i < len(layers):
@@ -431,7 +478,7 @@ def quantize_model(model, *, quantize_delay=0, range_decay=DEFAULT_RANGE_DECAY):
                 quantize_active=active,
                 kernel_initializer=(layer.depthwise_initializer if depthwise
                                     else layer.kernel_initializer),
-                name=layer.name, trainable=layer.trainable)
+                input_scale=step, name=layer.name, trainable=layer.trainable)
             x = conv(x)
             if has_norm and layer.use_bias:
                 raise QATError(f"layer {layer.name}: a bias before batch norm cannot be folded")
@@ -443,17 +490,21 @@ def quantize_model(model, *, quantize_delay=0, range_decay=DEFAULT_RANGE_DECAY):
             following = layers[i + 1] if i + 1 < len(layers) else None
             kind = _relu_kind(following)
             if kind is not None:
-                x = ActivationQuantizer(kind, fixed_range=RELU6_RANGE if kind == "relu6" else None,
+                fixed = RELU6_RANGE if kind == "relu6" else None
+                x = ActivationQuantizer(kind, fixed_range=fixed,
                                         range_decay=range_decay, quantize_active=active,
                                         name=following.name)(x)
+                step = _step(fixed)
                 i += 1
             else:
                 x = ActivationQuantizer(range_decay=range_decay, quantize_active=active,
                                         name=f"{layer.name}_quant")(x)
+                step = None
         elif isinstance(layer, (keras.layers.GlobalAveragePooling2D,)):
             x = _clone(layer)(x)
             x = ActivationQuantizer(range_decay=range_decay, quantize_active=active,
                                     name=f"{layer.name}_quant")(x)
+            step = None
         elif isinstance(layer, (keras.layers.ZeroPadding2D, keras.layers.Dropout,
                                 keras.layers.Reshape, keras.layers.GlobalMaxPooling2D)):
             x = _clone(layer)(x)

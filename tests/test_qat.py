@@ -123,6 +123,65 @@ def test_fake_quantized_layer_equals_the_tflite_int8_kernel(depthwise):
     assert np.abs(wrong - lite).max() > step * (1 + 1e-4)
 
 
+@pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "depthwise"])
+def test_outputs_land_on_the_int8_kernels_levels(depthwise):
+    """Over 200k outputs the Keras layer and LiteRT's int8 kernel give the same level almost
+    everywhere: the bias is rounded to the int32 steps TFLite stores it in, and black pixels
+    (-1.0) quantize to the file's uint8 0. The known-wrong variant, a float bias, lands a level
+    off on ~|bias rounding| / level of the outputs (50 and 109 here when written); ours is held
+    to a tenth of it. (One layer's stray levels grow through 13 blocks: bench/qat.py.)"""
+    model, name = _one_layer_model(depthwise)
+    x = np.random.default_rng(5).uniform(-1, 1, (1500, 9, 9, 6)).astype(np.float32)
+    x[np.random.default_rng(6).random(x.shape) < 0.1] = -1.0           # black pixels
+    ours = np.asarray(model(x, training=False))
+    lite, _, _ = _tflite_layer_output(model, x)
+    layer = model.get_layer(name)
+    kernel, bias = layer.folded()
+    pre = layer._conv(keras.ops.convert_to_numpy(model.layers[1](x)),
+                      layer.quantized_kernel(kernel)) + bias
+    wrong = keras.ops.convert_to_numpy(model.layers[-1](pre))
+    half_level = 3.0 / 255
+    off, wrong_off = (int((np.abs(v - lite) > half_level).sum()) for v in (ours, wrong))
+    assert wrong_off >= 20, f"the test has no power: float bias off on {wrong_off} outputs"
+    assert off * 10 <= wrong_off, f"{off} outputs a level off (float bias: {wrong_off})"
+
+
+def _uint8_file_vs_keras(model, images):
+    """Levels where the full-int8 file (uint8 in and out, as export.convert writes it) and the
+    Keras model fed what the file's uint8 input means differ."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = converter.inference_output_type = tf.uint8
+    interpreter = Interpreter(model_content=converter.convert())
+    interpreter.allocate_tensors()
+    (into,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    (scale, zero_point), (out_scale, out_zero_point) = into["quantization"], out["quantization"]
+    assert zero_point == 128, "the uint8 input's zero point (images in [-1, 1])"
+    ours = np.asarray(model((images.astype(np.float32) - zero_point) * np.float32(scale),
+                            training=False))
+    lite = []
+    for image in images:
+        interpreter.set_tensor(into["index"], image[np.newaxis])
+        interpreter.invoke()
+        lite.append(interpreter.get_tensor(out["index"])[0].astype(np.float32) - out_zero_point)
+    return int((np.abs(ours - np.stack(lite) * out_scale) > out_scale / 2).sum())
+
+
+def test_the_files_uint8_input_is_the_keras_models_input_grid(monkeypatch):
+    """The input quantizer's grid is the file's uint8 input (zero point 128, step 1/127.5), black
+    pixels (0) included. Known-wrong: the range (-1, 1) itself, whose fake quantization nudges
+    the zero point to 127 and clamps 0 one level up (22 of 15000 outputs off when written)."""
+    float_model, _, _ = _conv_and_norm(True, channels_in=3, seed=3)
+    images = np.random.default_rng(0).integers(0, 256, (200, 9, 9, 3)).astype(np.uint8)
+    off = _uint8_file_vs_keras(qat.quantize_model(float_model), images)
+    monkeypatch.setattr(qat, "INPUT_RANGE", (-1.0, 1.0))
+    wrong_off = _uint8_file_vs_keras(qat.quantize_model(float_model), images)
+    assert wrong_off >= 10, f"the test has no power: (-1, 1) off on {wrong_off} outputs"
+    assert off * 10 <= wrong_off, f"{off} outputs a level off (range (-1, 1): {wrong_off})"
+
+
 def test_refusals_are_one_line(tmp_path):
     """Settings QAT cannot take, refused before any work with one line naming them."""
     with pytest.raises(training.ConfigError, match=r"mixed_precision 'none'.*bfloat16"):
