@@ -17,7 +17,10 @@ Through the library (``mobilenet_tf.training.train`` is what ``train.py`` runs, 
     default, since 25 images of 25 classes alone would teach the head to prefer those 25) and
     calibrates PTQ on the same 25; all are scored on the other 25, beside Google's official
     ``mobilenet_v1_0.25_128_quant.tflite`` (trained with QAT on all of ImageNet). The two folds'
-    counts are added: 50 held-out images.
+    counts are added: 50 held-out images. A second QAT run per fold distils the float model into
+    its QAT twin on more images: the fold's 25 and the 397 ``hymenoptera`` photos as one folder
+    without labels (the teacher alone trains, as in the first run; ants and bees are ImageNet
+    classes), ``--imagenet_distill_steps`` steps of 32.
 
 Each row: top-1, and top-1 agreement with the float model (the QAT int8 file also with its QAT
 Keras model, and max |Δp|). Prints the CPU and its instruction sets first.
@@ -74,6 +77,9 @@ def main():
     parser.add_argument("--imagenet_qat_learning_rate", type=float, default=1e-4)
     parser.add_argument("--imagenet_distillation_weight", type=float, default=1.0,
                         help="(b): weight of the float model as teacher (0: labels only)")
+    parser.add_argument("--imagenet_distill_steps", type=int, default=150,
+                        help="(b): steps of the QAT run distilled on the 25 + hymenoptera "
+                             "photos (0: leave it out)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=None, help="keep the runs here")
     args = parser.parse_args()
@@ -120,19 +126,25 @@ def main():
     def keras_probs(model, images):
         return np.asarray(model.predict(export.to_unit_range(images), verbose=0, batch_size=64))
 
-    def all_probs(float_model, qat_model, val, calibration):
-        """Probabilities of the float model, its PTQ int8 file, the QAT Keras model and the QAT
-        int8 file; the QAT Keras model is fed what the file's uint8 input means (x/127.5 - 1
-        falls on rounding ties)."""
-        ptq = export.convert(float_model, "int8", calibration.images)
+    def qat_probs(qat_model, val):
+        """The QAT Keras model's and its int8 file's probabilities, and the file's size; the
+        Keras model is fed what the file's uint8 input means (x/127.5 - 1 falls on rounding
+        ties)."""
         qat = export.convert(qat_model, "int8")
         classifier = tflite.TFLiteClassifier(qat)
         scale, zero_point = classifier.input_quantization
+        return (np.asarray(qat_model.predict(
+            (val.images.astype(np.float32) - zero_point) * np.float32(scale), verbose=0)),
+            classifier.predict(val.images), len(qat))
+
+    def all_probs(float_model, qat_model, val, calibration):
+        """Probabilities of the float model, its PTQ int8 file, the QAT Keras model and the QAT
+        int8 file."""
+        ptq = export.convert(float_model, "int8", calibration.images)
+        qat_keras, qat_lite, qat_bytes = qat_probs(qat_model, val)
         return {"float": keras_probs(float_model, val.images),
                 "ptq": tflite.TFLiteClassifier(ptq).predict(val.images),
-                "qat_keras": np.asarray(qat_model.predict(
-                    (val.images.astype(np.float32) - zero_point) * np.float32(scale), verbose=0)),
-                "qat_lite": classifier.predict(val.images)}, len(ptq), len(qat)
+                "qat_keras": qat_keras, "qat_lite": qat_lite}, len(ptq), qat_bytes
 
     def table(probs, labels, ptq_bytes, qat_bytes, extra=()):
         print(header)
@@ -142,8 +154,9 @@ def main():
         score("QAT Keras model", probs["qat_keras"], labels, reference)
         score(f"QAT int8 .tflite ({qat_bytes / 1024:.0f} KiB)", probs["qat_lite"], labels,
               reference, probs["qat_keras"])
-        for name, key in extra:
-            score(name, probs[key], labels, reference)
+        for name, key, *keras_key in extra:
+            score(name, probs[key], labels, reference,
+                  probs[keras_key[0]] if keras_key else None)
 
     if "a" in args.parts:
         # (a) ants/bees, the whole network fine-tuned (batch norm in inference mode).
@@ -187,6 +200,26 @@ def main():
                 float_model, qat_run["model"], val,
                 export.load_images(spec, size, 50, split="train"))
             probs["google"] = official.predict(val.images)[:, 1:]    # 1001 classes: 0 = background
+            if args.imagenet_distill_steps:
+                photos = work / f"imagenet_distill{k}" / "train"    # no labels: the teacher's
+                photos.mkdir(parents=True, exist_ok=True)
+                files = [f for f in sorted((root / "train").rglob("*")) if f.is_file()]
+                files += [f for f in sorted((data / "hymenoptera").rglob("*")) if f.is_file()]
+                for i, f in enumerate(files):
+                    link = photos / f"{i:04d}_{f.name}"
+                    if not link.exists():
+                        os.symlink(f.resolve(), link)
+                distilled = training.train(training.TrainConfig(
+                    dataset=f"folder:{photos.parent}", mode="train",
+                    model_dir=str(work / f"imagenet_qat_distill{k}"), alpha=0.25, image_size=128,
+                    batch_size=32, train_steps=args.imagenet_distill_steps,
+                    epochs=args.imagenet_distill_steps,
+                    learning_rate=args.imagenet_qat_learning_rate, init_weights=str(weights),
+                    quantize=True, min_crop_area=0.5, verbose=0, seed=args.seed,
+                    teacher=str(weights), teacher_alpha=0.25, teacher_image_size=128,
+                    distillation_weight=1.0), log=quiet)
+                probs["distill_keras"], probs["distill_lite"], distill_bytes = qat_probs(
+                    distilled["model"], val)
             folds.append(probs)
             labels.append(val.labels)
         probs = {key: np.concatenate([fold[key] for fold in folds]) for key in folds[0]}
@@ -195,8 +228,13 @@ def main():
               f"rate {args.imagenet_qat_learning_rate:g}, teacher weight "
               f"{args.imagenet_distillation_weight:g}, PTQ calibrated on the same 25, all "
               f"scored on the other 25; the two folds' counts added\n")
-        table(probs, np.concatenate(labels), ptq_bytes, qat_bytes,
-              extra=[("Google's mobilenet_v1_0.25_128_quant.tflite", "google")])
+        extra = [("Google's mobilenet_v1_0.25_128_quant.tflite", "google")]
+        if args.imagenet_distill_steps:
+            extra += [(f"QAT Keras model, distilled on 25 + 397 photos "
+                       f"({args.imagenet_distill_steps} steps of 32)", "distill_keras"),
+                      (f"QAT int8 .tflite ({distill_bytes / 1024:.0f} KiB), distilled on 25 + "
+                       "397 photos", "distill_lite", "distill_keras")]
+        table(probs, np.concatenate(labels), ptq_bytes, qat_bytes, extra=extra)
     print(f"\nRuns in {work}")
 
 

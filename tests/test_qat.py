@@ -129,7 +129,7 @@ def test_outputs_land_on_the_int8_kernels_levels(depthwise):
     everywhere: the bias is rounded to the int32 steps TFLite stores it in, and black pixels
     (-1.0) quantize to the file's uint8 0. The known-wrong variant, a float bias, lands a level
     off on ~|bias rounding| / level of the outputs (50 and 109 here when written); ours is held
-    to a tenth of it. (One layer's stray levels grow through 13 blocks: bench/qat.py.)"""
+    to a tenth of it. (Stray levels grow through the 13 blocks: bench/qat_fidelity.py.)"""
     model, name = _one_layer_model(depthwise)
     x = np.random.default_rng(5).uniform(-1, 1, (1500, 9, 9, 6)).astype(np.float32)
     x[np.random.default_rng(6).random(x.shape) < 0.1] = -1.0           # black pixels
