@@ -50,7 +50,7 @@ __all__ = ["QuantizedConv", "ActivationQuantizer", "QuantizeDelay", "quantize_mo
 
 # The model's input, images scaled to [-1, 1], on the grid of the exported file's uint8 input
 # (zero point 128, step 1/127.5). With (-1, 1) itself TensorFlow's fake-quant op nudges the zero
-# point to 127 (127.5 in float32 rounds down) while the converter computes 128 in double: the
+# point to 127 (-min/scale is 127.49999 in float32) while the file's uint8 input has 128: the
 # Keras model then clamped black pixels one step above what the file sees.
 INPUT_RANGE = (-128 / 127.5, 127 / 127.5)
 RELU6_RANGE = (0.0, 6.0)
@@ -93,8 +93,8 @@ class QuantizedConv(keras.layers.Layer):
       input_scale: the step of this layer's int8 input when it is fixed (after ReLU6 [0, 6]:
         6/255; the input image: 1/127.5). Then the bias is rounded as TFLite stores it, int32
         in steps of ``input_scale * max|w_c| / 127`` per output channel (a straight-through
-        gradient). None (an input range that is learned, e.g. the head's): a float bias; its
-        rounding in the file is then ~1e-4 of an output step or less.
+        gradient). None (an input range that is learned, e.g. the head's): a float bias; for
+        MobileNetV1's head its rounding in the file is a few 1e-4 of an output step.
     """
 
     def __init__(self, filters=None, kernel_size=(1, 1), strides=(1, 1), padding="valid",
