@@ -244,6 +244,25 @@ def test_student_trains_from_the_teacher_on_images_without_labels(folders):
 
 
 @pytest.mark.slow
+def test_a_quantization_aware_student_learns_from_the_float_teacher(folders):
+    """--quantize with --teacher (how bench/qat.py fine-tunes Google's weights): the student is
+    the QAT twin, trained by the distiller in training mode (its learned activation ranges are
+    set), and the saved model.keras is the QAT model."""
+    import keras
+    from mobilenet_tf import qat, training
+    root = folders
+    lines = []
+    summary = training.train(_student(root, "quant", quantize=True, train_steps=2),
+                             log=lines.append)
+    assert any(line.startswith("Quantization-aware training") for line in lines), lines
+    assert summary["final_step"] == 2 and summary["history"]["distillation_loss"][-1] > 0
+    loaded = keras.models.load_model(root / "quant" / "model.keras", compile=False)
+    assert qat.is_quantization_aware(loaded)
+    low, high = qat.activation_ranges(loaded)["AvgPool_1a_quant"]
+    assert low == 0.0 and high > 0.0, (low, high)
+
+
+@pytest.mark.slow
 def test_labels_are_required_unless_the_teacher_alone_trains(folders):
     from mobilenet_tf import datasets, training
     from mobilenet_tf.distillation import TeacherError
