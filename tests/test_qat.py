@@ -125,9 +125,9 @@ def test_fake_quantized_layer_equals_the_tflite_int8_kernel(depthwise):
 
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "depthwise"])
 def test_outputs_land_on_the_int8_kernels_levels(depthwise):
-    """Over 200k outputs the Keras layer and LiteRT's int8 kernel give the same level almost
-    everywhere: the bias is rounded to the int32 steps TFLite stores it in, and black pixels
-    (-1.0) quantize to the file's uint8 0. The known-wrong variant, a float bias, lands a level
+    """Over ~200k outputs (a tenth of the inputs black, -1.0) the Keras layer and LiteRT's int8
+    kernel give the same level almost everywhere: the bias is rounded to the int32 steps TFLite
+    stores it in. The known-wrong variant, a float bias, lands a level
     off on ~|bias rounding| / level of the outputs (50 and 109 here when written); ours is held
     to a tenth of it. (Stray levels grow through the 13 blocks: bench/qat_fidelity.py.)"""
     model, name = _one_layer_model(depthwise)
