@@ -339,8 +339,7 @@ def _across_replicas(value, reduce):
 
 def is_quantization_aware(model):
     """Whether `model` is a quantization-aware twin (has fake-quantizing layers)."""
-    return any(isinstance(layer, (QuantizedConv, ActivationQuantizer))
-               for layer in _all_layers(model))
+    return bool(quantizers(model))
 
 
 def _all_layers(model):
