@@ -5,9 +5,9 @@
   python export_tflite.py --weights=imagenet --alpha=0.75 --image_size=192 --quantization=int8 \\
       --representative_dataset=folder:/data/my_photos --output=m.tflite
 
-Converts (``mobilenet_tf.export.convert``), adds the TFLite model metadata MediaPipe Tasks'
+Converts (``mobilenet_tf.export.converter.convert``), adds the TFLite model metadata MediaPipe Tasks'
 ImageClassifier reads (the class names packed in, the input's normalization, name, version,
-license: ``mobilenet_tf.export.with_metadata``; a variant MediaPipe will not run, int8 input or
+license: ``mobilenet_tf.export.converter.with_metadata``; a variant MediaPipe will not run, int8 input or
 output, gets one WARNING line), then checks the ``.tflite`` file against the Keras model with
 the LiteRT interpreter on validation images and prints one table (``--noverify`` skips it);
 only then writes ``--output``, the labels also beside it (``<output name>_labels.txt``, one
@@ -30,12 +30,13 @@ from absl import flags
 from absl import logging
 
 from mobilenet_tf import errors
-from mobilenet_tf import fileio
-from mobilenet_tf import runtime
-from mobilenet_tf import train_options
+from mobilenet_tf.utils import fileio
+from mobilenet_tf.cli import runner as runtime
+from mobilenet_tf.utils import native
+from mobilenet_tf.data import options as data_options
 
 FLAGS = flags.FLAGS
-QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")   # = mobilenet_tf.export.QUANTIZATIONS
+QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")   # = mobilenet_tf.export.converter.QUANTIZATIONS
 IO_TYPES = ("uint8", "int8", "float32")
 
 # --- the model --------------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def _spec_ok(value):
     if value is None:
         return True
     try:
-        train_options.parse_dataset_spec(value)
+        data_options.parse_dataset_spec(value)
     except ValueError as e:
         raise flags.ValidationError(str(e)) from None
     return True
@@ -159,8 +160,8 @@ def _one_model(values):
 def _calibration_ok(values):
     spec = values["representative_dataset"]
     if spec is None and values["model"] is not None:
-        from mobilenet_tf import inference
-        spec = inference.run_dataset(values["model"])[0]     # a run: the data it trained on
+        from mobilenet_tf.model import saved
+        spec = saved.run_dataset(values["model"])[0]     # a run: the data it trained on
     if (values["quantization"] == "int8" and spec is None
             and not _quantization_aware(values["model"])):
         raise flags.ValidationError(
@@ -175,14 +176,14 @@ def _calibration_ok(values):
 
 def _quantization_aware(model):
     """A --model trained with --quantize (it exports as int8, from the ranges it learned)."""
-    from mobilenet_tf import inference
-    return model is not None and inference.is_quantization_aware_file(model)
+    from mobilenet_tf.model import saved
+    return model is not None and saved.is_quantization_aware_file(model)
 
 
 @flags.multi_flags_validator(["quantization", "input_type", "output_type", "raw_rgb_input",
                               "model"])
 def _io_types_ok(values):
-    from mobilenet_tf import export  # no TensorFlow import at module level there
+    from mobilenet_tf.export import converter as export  # no TensorFlow import at module level there
     quantization = "int8" if _quantization_aware(values["model"]) else values["quantization"]
     try:
         export.resolve_io_types(quantization, values["input_type"], values["output_type"],
@@ -210,11 +211,11 @@ def _parse_flags(argv):
 
 def _build_model():
     """(model, class names or None, description) from --model or --weights."""
-    from mobilenet_tf import export
+    from mobilenet_tf.export import converter as export
     if FLAGS.model is not None:
         model, class_names = export.load_model(FLAGS.model)
         return model, class_names, FLAGS.model
-    from mobilenet_tf import inference
+    from mobilenet_tf.inference import classifier as inference
     classifier = inference.load_classifier(weights=FLAGS.weights, alpha=FLAGS.alpha,
                                            image_size=FLAGS.image_size, classes=FLAGS.classes)
     size = FLAGS.image_size
@@ -243,13 +244,13 @@ def _labels_for_model(loaded, num_classes):
 
 
 def _export():
-    runtime.import_tensorflow()
-    from mobilenet_tf import export
+    native.import_tensorflow()
+    from mobilenet_tf.export import converter as export
     model, class_names, description = _build_model()
     size = export.model_image_size(model)
     num_classes = int(model.output_shape[-1])
     quantization = FLAGS.quantization
-    from mobilenet_tf import qat
+    from mobilenet_tf.model import qat
     quantization_aware = qat.is_quantization_aware(model)
     if quantization_aware:
         if FLAGS["quantization"].present and quantization != "int8":
@@ -260,8 +261,8 @@ def _export():
     print(f"Exporting {description} ({size[0]}x{size[1]}, {num_classes} classes) as "
           f"{quantization}")
     calibration = verification = None
-    from mobilenet_tf import inference
-    run_spec, run_data_dir = (inference.run_dataset(FLAGS.model) if FLAGS.model
+    from mobilenet_tf.model import saved
+    run_spec, run_data_dir = (saved.run_dataset(FLAGS.model) if FLAGS.model
                               else (None, None))
     representative = FLAGS.representative_dataset or run_spec
     data_dir = FLAGS.data_dir or run_data_dir

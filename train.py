@@ -21,8 +21,8 @@ Exit status (README "Exit status"): 0 done; 2 input refused before any work (a b
 flag, missing data, unusable weights, a --model_dir that cannot hold the run),
 one line on stderr naming the value; 1 a failure during training (a non-finite
 loss); 130 / 143 interrupted. Flags are checked before TensorFlow is imported.
-Everything else is in ``mobilenet_tf.training`` (see its docstring for the
-recipe's details), ``mobilenet_tf.distribute`` and ``mobilenet_tf.precision``.
+Everything else is in ``mobilenet_tf.training.loop`` (see its docstring for the
+recipe's details), ``mobilenet_tf.training.distribute`` and ``mobilenet_tf.training.precision``.
 """
 
 import os
@@ -34,12 +34,16 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from mobilenet_tf import distribute
+from mobilenet_tf.training import distribute
 from mobilenet_tf import errors
-from mobilenet_tf import fileio
-from mobilenet_tf import precision
-from mobilenet_tf import runtime
-from mobilenet_tf import train_options
+from mobilenet_tf.utils import fileio
+from mobilenet_tf.training import precision
+from mobilenet_tf.cli import runner as runtime
+from mobilenet_tf.training.stop import StopRequest
+from mobilenet_tf.utils import console
+from mobilenet_tf.utils import native
+from mobilenet_tf.data import options as data_options
+from mobilenet_tf.training import options as train_options
 
 FLAGS = flags.FLAGS
 
@@ -52,21 +56,21 @@ flags.DEFINE_string("dataset", "imagenet2012",
                     "'tfrecord:TRAIN_GLOB[,VALIDATION_GLOB]' or 'tfrecord:DIR' (TF-slim / Model "
                     "Garden ImageNet shards train-* and validation-*; python -m "
                     "mobilenet_tf.write_tfrecords makes them from a folder) or 'synthetic'.")
-flags.register_validator("dataset", lambda v: _check(train_options.parse_dataset_spec, v))
+flags.register_validator("dataset", lambda v: _check(data_options.parse_dataset_spec, v))
 flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory (default: tfds' own).")
 flags.DEFINE_float("validation_fraction", 0.1,
                    "Fraction of the training data held out when the dataset has no validation "
                    "split (tfds: no 'validation' or 'test'; folder: no val/).",
                    lower_bound=0.0)
 flags.register_validator("validation_fraction", lambda v: v < 1, message="must be in [0, 1)")
-flags.DEFINE_list("folder_formats", ",".join(train_options.DEFAULT_FOLDER_FORMATS),
+flags.DEFINE_list("folder_formats", ",".join(data_options.DEFAULT_FOLDER_FORMATS),
                   f"Image formats read from folder datasets, a subset of "
-                  f"{','.join(train_options.FOLDER_FORMATS)}. GIF is off by default: in photo "
+                  f"{','.join(data_options.FOLDER_FORMATS)}. GIF is off by default: in photo "
                   "folders GIFs are usually placeholders or animations.")
 flags.register_validator(
     "folder_formats",
-    lambda v: bool(v) and all(f in train_options.FOLDER_FORMATS for f in v),
-    message=f"must be a comma-separated subset of {','.join(train_options.FOLDER_FORMATS)}")
+    lambda v: bool(v) and all(f in data_options.FOLDER_FORMATS for f in v),
+    message=f"must be a comma-separated subset of {','.join(data_options.FOLDER_FORMATS)}")
 flags.DEFINE_boolean("background_class", False,
                      "tfrecord datasets: a head with TF-slim's background class 0 and the stored "
                      "labels 1..K as they are (1001 classes for ImageNet, as TF-slim's checkpoints); "
@@ -185,7 +189,7 @@ for _name in ("teacher_alpha", "teacher_image_size"):
 flags.DEFINE_boolean("quantize", False,
                      "Quantization-aware training: batch norm folded into the convolutions, int8 "
                      "per-channel weights and int8 activations simulated with fake quantization "
-                     "(mobilenet_tf.qat), so export_tflite.py writes a full-int8 .tflite from the "
+                     "(mobilenet_tf.model.qat), so export_tflite.py writes a full-int8 .tflite from the "
                      "learned ranges, without calibration. From scratch, or fine-tune from "
                      "--init_weights (imagenet, a file, or a float run's folder). float32 only.")
 flags.DEFINE_integer("quantize_delay", 0,
@@ -264,7 +268,7 @@ def _parse_flags(argv):
 
 
 def _config():
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     name = FLAGS.dataset.replace("folder:", "folder_").replace("/", "_").strip("_")
     if FLAGS.dataset.startswith("tfrecord:"):
         name = re.sub(r"[^\w.\-]+", "_", FLAGS.dataset.replace("tfrecord:", "tfrecord_")).strip("_")
@@ -274,7 +278,7 @@ def _config():
     values = {name: FLAGS[name].value for name in names if name in FLAGS}
     values["model_dir"] = model_dir
     values["folder_formats"] = tuple(FLAGS.folder_formats)
-    values["verbose"] = runtime.progress_verbosity(FLAGS.verbose)
+    values["verbose"] = console.progress_verbosity(FLAGS.verbose)
     config = training.TrainConfig(**values)
     if FLAGS.mode == "eval":
         # Only what was given explicitly overrides the run's saved settings.
@@ -287,9 +291,9 @@ def _config():
 
 
 def _run(stop):
-    runtime.import_tensorflow()
+    native.import_tensorflow()
     logging.set_verbosity(logging.ERROR)   # tfds and TF chatter; errors still show
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     config = _config()
     if config.mode == "eval":
         training.evaluate(config)
@@ -302,7 +306,7 @@ def main(argv):
     if len(argv) > 1:
         sys.stderr.write(f"train.py: error: unexpected arguments {argv[1:]} (flags start with --)\n")
         return errors.EXIT_REFUSED
-    stop = runtime.StopRequest()
+    stop = StopRequest()
 
     def on_signal(signum):
         if not stop.active:               # nothing trained yet: nothing to save

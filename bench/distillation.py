@@ -2,7 +2,7 @@
 
     python bench/distillation.py            # reads ../shared/data (or $MOBILENET_TF_DATA)
 
-In one process, through the library (``mobilenet_tf.training.train``, what ``train.py``
+In one process, through the library (``mobilenet_tf.training.loop.train``, what ``train.py``
 runs): a teacher α=0.75/192 fine-tuned from Google's ImageNet weights on
 ``hymenoptera/train``, then students α=0.25/128 from their ImageNet weights with the
 same steps and schedule (the quick start's recipe: base frozen, head trained; with
@@ -50,7 +50,9 @@ def main():
             sys.exit(f"missing {path} (set MOBILENET_TF_DATA)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
-    from mobilenet_tf import datasets, distillation, training
+    from mobilenet_tf.data import datasets
+    from mobilenet_tf.training import distillation
+    from mobilenet_tf.training import loop as training
 
     work = pathlib.Path(args.work or tempfile.mkdtemp(prefix="distill-bench-"))
     common = dict(dataset=f"folder:{folder}", batch_size=32, epochs=args.epochs,

@@ -56,8 +56,8 @@ def main(argv=None):
 
     import numpy as np
     import mobilenet_tf
-    from mobilenet_tf import export
-    from mobilenet_tf import tflite
+    from mobilenet_tf.export import converter as export
+    from mobilenet_tf.export import tflite
 
     data = _data_dir()
     alpha_text = {0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}[args.alpha]

@@ -18,7 +18,7 @@ Three parts, each measured side by side in one run (parts can be run separately)
 * **throughput**: images/s of ``datasets.train_input`` (decode + Inception training
   preprocessing + batching, nothing cached) at 224 and 128 from the 244 hymenoptera
   training photos as a folder and as TFRecord shards (written once by
-  ``mobilenet_tf.tfrecords.write_shards``), with tf.data limited to one thread (per core)
+  ``mobilenet_tf.data.tfrecords.write_shards``), with tf.data limited to one thread (per core)
   and with all cores; beside the compiled train step (``train_on_batch`` of what
   ``train.py`` trains, in-memory batch) at α=1.0/224 and α=0.25/128.
 * **memory**: peak RSS of a fresh process that builds the manifest of the ``--files``
@@ -188,10 +188,10 @@ def _main_folder(datasets):
 def startup_child(variant, argv):
     """Runs train.py in this process, printing the times of its stages (see ``startup``)."""
     _event("python")
-    from mobilenet_tf import runtime
-    runtime.import_tensorflow()
-    from mobilenet_tf import datasets
-    from mobilenet_tf import training
+    from mobilenet_tf.utils import native
+    native.import_tensorflow()
+    from mobilenet_tf.data import datasets
+    from mobilenet_tf.training import loop as training
     _event("imported")
     if variant == "full_decode":
         datasets._folder = _main_folder(datasets)
@@ -268,7 +268,7 @@ def _plain_decode(dataset, ds):
     """``main``'s decode step: a parallel map, no skipping (a file that cannot be decoded stops
     the run), in place of ``datasets._decode_skipping``."""
     import tensorflow as tf
-    from mobilenet_tf import datasets
+    from mobilenet_tf.data import datasets
 
     def decode(image, label):
         data, _, boxes = datasets._unpack(image)
@@ -278,7 +278,7 @@ def _plain_decode(dataset, ds):
 
 def _input_rate(spec, size, *, batch_size, batches, threads, plain=False):
     import tensorflow as tf
-    from mobilenet_tf import datasets
+    from mobilenet_tf.data import datasets
     data = datasets.load_dataset(spec, image_size=size, validation_fraction=0.0,
                                  log=lambda *a: None)
     skipping = datasets._decode_skipping
@@ -305,7 +305,7 @@ def _input_rate(spec, size, *, batch_size, batches, threads, plain=False):
 def _step_rate(alpha, size, *, batch_size, steps, warmup=2):
     import numpy as np
     import tensorflow as tf
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     quiet = lambda *a: None      # noqa: E731
     config = training.TrainConfig(alpha=alpha, image_size=size, batch_size=batch_size, mode="train")
     model = training.build_model(config, 1000, log=quiet)
@@ -322,8 +322,8 @@ def _step_rate(alpha, size, *, batch_size, steps, warmup=2):
 
 
 def throughput(work, *, batch_size, batches, repetitions, train_batch_size, train_steps, log=_log):
-    from mobilenet_tf import datasets
-    from mobilenet_tf import tfrecords
+    from mobilenet_tf.data import datasets
+    from mobilenet_tf.data import tfrecords
     folder = _data_dir() / "hymenoptera" / "train"
     if not folder.is_dir():
         raise SystemExit(f"input_pipeline.py: error: {folder} not found (set MOBILENET_TF_DATA to "
@@ -371,9 +371,9 @@ def _proc_status_kib(field):
 def memory_child(root, manifest_dir, how):
     """Prints JSON: peak RSS (MiB) after importing TensorFlow, after the listing, after 5
     batches of ``train_input``, and the seconds the listing took."""
-    from mobilenet_tf import runtime
-    runtime.import_tensorflow()
-    from mobilenet_tf import datasets
+    from mobilenet_tf.utils import native
+    native.import_tensorflow()
+    from mobilenet_tf.data import datasets
     out = {"imported": _proc_status_kib("VmHWM") / 1024}
     start = time.perf_counter()
     if how == "in_memory":
@@ -475,8 +475,8 @@ def main(argv=None):
                      f"--files={args.files} --classes={args.classes}")
     work = pathlib.Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    from mobilenet_tf import runtime
-    runtime.import_tensorflow()           # quietly: the throughput part runs in this process
+    from mobilenet_tf.utils import native
+    native.import_tensorflow()           # quietly: the throughput part runs in this process
     cpu = cpu_features.describe()
     _log(cpu)
     tables = []

@@ -2,7 +2,7 @@
 
     python bench/qat.py            # reads ../shared/data (or $MOBILENET_TF_DATA)
 
-Through the library (``mobilenet_tf.training.train`` is what ``train.py`` runs, ``export.convert``
+Through the library (``mobilenet_tf.training.loop.train`` is what ``train.py`` runs, ``export.convert``
 / ``export.verify`` what ``export_tflite.py`` runs), for α=0.25/128:
 
 (a) ants/bees (``hymenoptera``): a float run from Google's ImageNet weights with the whole network
@@ -92,7 +92,10 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import numpy as np
-    from mobilenet_tf import MobileNetV1, export, tflite, training
+    from mobilenet_tf import MobileNetV1
+    from mobilenet_tf.export import converter as export
+    from mobilenet_tf.export import tflite
+    from mobilenet_tf.training import loop as training
 
     print(cpu_features.describe())
     keras.utils.set_random_seed(args.seed)

@@ -34,7 +34,9 @@ def main():
     import keras
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
-    from mobilenet_tf import MobileNetV1, export, qat
+    from mobilenet_tf import MobileNetV1
+    from mobilenet_tf.export import converter as export
+    from mobilenet_tf.model import qat
 
     print(cpu_features.describe())
     val = export.load_images(f"folder:{data / 'imagenet50'}", (128, 128), 50,

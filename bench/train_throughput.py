@@ -6,11 +6,11 @@
 For each row (alpha, image size, precision) three models train on the same
 in-memory batch of random images (so only compute is measured):
 
-* **ours**: ``mobilenet_tf.training.build_model`` + ``training.compile_model``, i.e.
+* **ours**: ``mobilenet_tf.training.loop.build_model`` + ``training.compile_model``, i.e.
   exactly what ``train.py`` trains: MobileNetV1 with TF-slim padding and
   initialisation, the per-variable L2 filter added to the loss, RMSprop
   (rho 0.9, momentum 0.9, epsilon 1.0), categorical cross-entropy, top-1/top-5
-  metrics, the mixed-precision policy of ``mobilenet_tf.precision``;
+  metrics, the mixed-precision policy of ``mobilenet_tf.training.precision``;
 * **ours without L2**: the same with ``weight_decay=0``: keras.applications'
   model has no weight decay, so this isolates the network and step from the
   recipe's extra loss term;
@@ -25,7 +25,7 @@ up, alternately: repetition r times ``--steps`` steps of each model in turn,
 so machine noise hits all alike. Reported: median images/s of each and the
 median of the per-repetition ratios ours / Keras.
 
-The input pipeline row measures ``mobilenet_tf.datasets.train_input`` on the
+The input pipeline row measures ``mobilenet_tf.data.datasets.train_input`` on the
 real JPEGs of ``../shared/data/hymenoptera`` (or ``$MOBILENET_TF_DATA``):
 decode + Inception training preprocessing + batching, cached nothing, with
 tf.data limited to one thread (images/s per core) and with all cores.
@@ -71,8 +71,8 @@ def _models(alpha, size, precision, batch_size, classes=1000):
     """{"ours": train.py's model and step, "ours_wd0": the same without the L2 term,
     "keras": keras.applications.MobileNet with the same optimizer, loss and metrics}."""
     import keras
-    from mobilenet_tf import precision as precision_lib
-    from mobilenet_tf import training
+    from mobilenet_tf.training import precision as precision_lib
+    from mobilenet_tf.training import loop as training
     mixed = "none" if precision == "float32" else precision
     quiet = lambda *a: None     # noqa: E731
     models = {}
@@ -141,7 +141,7 @@ def bench_row(row, *, batch_size, steps, repetitions, warmup, log):
 def bench_input(size, *, batch_size, batches, threads, log):
     """images/s of decode + Inception training preprocessing of hymenoptera's JPEGs."""
     import tensorflow as tf
-    from mobilenet_tf import datasets
+    from mobilenet_tf.data import datasets
     folder = _data_dir() / "hymenoptera"
     if not folder.is_dir():
         log(f"  input pipeline: {folder} not found, skipped")

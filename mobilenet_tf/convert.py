@@ -3,7 +3,7 @@
     python -m mobilenet_tf.convert --from=mobilenet_v1_0.25_128.ckpt --alpha=0.25 \\
         --image_size=128 --output=mobilenet_v1_0.25_128.keras
 
-A thin command over ``mobilenet_tf.inference.convert_weights``. The output loads with plain
+A thin command over ``mobilenet_tf.model.convert.convert_weights``. The output loads with plain
 ``keras.models.load_model`` (or
 ``MobileNetV1(weights=...)``). ``--output`` ending in ``.weights.h5`` writes the
 weights only. The file is written to a temporary name in the same folder and
@@ -12,24 +12,26 @@ renamed, so an interrupted run leaves nothing half-written.
 
 import sys
 
-from mobilenet_tf import fileio
-from mobilenet_tf import runtime
+from mobilenet_tf.utils import fileio
+from mobilenet_tf.cli import runner as runtime
+from mobilenet_tf.cli import args as cli_args
+from mobilenet_tf.utils import native
 
 __all__ = ["main"]
 
 
 def main(argv=None):
-    from mobilenet_tf.weights import CHECKPOINT_WEIGHTS
-    parser = runtime.ArgumentParser(
+    from mobilenet_tf.model.weights import CHECKPOINT_WEIGHTS
+    parser = cli_args.ArgumentParser(
         prog="python -m mobilenet_tf.convert",
         description="Convert a TF-slim checkpoint or Keras 2 .h5 file to a .keras model file.")
     parser.add_argument("--from", dest="source", required=True,
                         help="TF-slim checkpoint prefix, Keras .h5 file, or 'imagenet'")
-    parser.add_argument("--alpha", type=runtime.positive_float, required=True,
+    parser.add_argument("--alpha", type=cli_args.positive_float, required=True,
                         help="width multiplier α of the weights")
-    parser.add_argument("--image_size", type=runtime.positive_int, required=True,
+    parser.add_argument("--image_size", type=cli_args.positive_int, required=True,
                         help="input height and width of the saved model")
-    parser.add_argument("--classes", type=runtime.positive_int, default=None,
+    parser.add_argument("--classes", type=cli_args.positive_int, default=None,
                         help="classes of the saved head (default: the source's; a TF-slim "
                              "1001-class head loads into 1000 without its background row)")
     parser.add_argument("--include_top", choices=("true", "false"), default="true",
@@ -48,13 +50,13 @@ def _run(args, parser):
     problem = fileio.file_problem(args.output)
     if problem:
         parser.error(f"--output: {problem}")
-    runtime.import_tensorflow()
-    from mobilenet_tf import inference
+    native.import_tensorflow()
+    from mobilenet_tf.model import convert
     try:
-        model = inference.convert_weights(args.source, args.output, alpha=args.alpha,
-                                          image_size=args.image_size, classes=args.classes,
-                                          include_top=args.include_top == "true",
-                                          checkpoint_weights=args.checkpoint_weights)
+        model = convert.convert_weights(args.source, args.output, alpha=args.alpha,
+                                        image_size=args.image_size, classes=args.classes,
+                                        include_top=args.include_top == "true",
+                                        checkpoint_weights=args.checkpoint_weights)
     except ValueError as e:      # the builder's and the loader's refusals of the arguments
         parser.error(str(e))
     print(f"Wrote {args.output} ({model.name}, {model.count_params():,} parameters)")

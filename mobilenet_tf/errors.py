@@ -35,7 +35,7 @@ class InputError(ValueError):
 class WeightsError(InputError):
     """A weights or model file that is missing, damaged or truncated, or does not fit the
     model (``.h5``, ``.keras``, ``.weights.h5``, TF-slim checkpoints, ``.tflite``). Re-exported
-    as ``mobilenet_tf.weights.WeightsError``; the errors of a damaged ``.keras`` or ``.tflite``
+    as ``mobilenet_tf.model.weights.WeightsError``; the errors of a damaged ``.keras`` or ``.tflite``
     file are also this class, whichever module finds the damage."""
 
 

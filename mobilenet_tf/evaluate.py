@@ -15,41 +15,44 @@ its ``model.keras`` or a ``.tflite`` export). ``--images`` is
     names or, for ImageNet heads, WordNet ids (default split ``validation``, read from
     ``--tfds_data_dir``; nothing is downloaded).
 Top-5 is reported for 6 classes or more. Files that are not images are reported by
-name and skipped (exit status 1). A thin command over ``mobilenet_tf.inference``.
+name and skipped (exit status 1). A thin command over ``mobilenet_tf.inference.classifier``.
 """
 
 import os
 import sys
 
-from mobilenet_tf import predict
-from mobilenet_tf import runtime
+from mobilenet_tf.cli import model_args
+from mobilenet_tf.cli import runner as runtime
+from mobilenet_tf.cli import args as cli_args
+from mobilenet_tf.utils import native
 
 __all__ = ["main"]
 
 
 def main(argv=None):
-    parser = runtime.ArgumentParser(
+    parser = cli_args.ArgumentParser(
         prog="python -m mobilenet_tf.evaluate",
         description="Top-1 and top-5 accuracy over a labelled image set.")
-    predict.add_model_arguments(parser)
+    model_args.add_model_arguments(parser)
     parser.add_argument("--images", required=True,
                         help="a folder (class sub-folders, train/ + val/, WordNet-id "
                              "sub-folders or labels.csv) or tfds:NAME[:SPLIT]")
     parser.add_argument("--tfds_data_dir", default=None,
                         help="TFDS data_dir for --images=tfds:... (default: TFDS' own)")
-    parser.add_argument("--limit", type=runtime.positive_int, default=None,
+    parser.add_argument("--limit", type=cli_args.positive_int, default=None,
                         help="score only the first N images (folders only)")
     args = parser.parse_args(argv)
     return runtime.run_command("python -m mobilenet_tf.evaluate", lambda: _run(args))
 
 
 def _run(args):
-    runtime.import_tensorflow()
-    from mobilenet_tf import inference
+    native.import_tensorflow()
+    from mobilenet_tf.inference import classifier as inference
+    from mobilenet_tf.data import labelled
     from mobilenet_tf.errors import InputError
     errors = []
     if args.images.startswith(inference.TFDS_PREFIX):
-        classifier = predict.load_classifier(args)
+        classifier = model_args.load_classifier(args)
         batches, num = inference.tfds_batches(args.images, classifier, args.tfds_data_dir,
                                               args.preprocessing, args.batch_size)
         where = args.images
@@ -57,12 +60,12 @@ def _run(args):
         if not os.path.isdir(args.images):
             raise InputError(f"--images: no such folder: {args.images} (or use "
                              "tfds:NAME[:SPLIT])")
-        classifier = predict.load_classifier(args)
-        data = inference.read_labelled_folder(args.images, classifier.names,
-                                              imagenet_head=classifier.imagenet)
+        classifier = model_args.load_classifier(args)
+        data = labelled.read_labelled_folder(args.images, classifier.names,
+                                             imagenet_head=classifier.imagenet)
         if args.limit:
-            data = inference.LabelledImages(data.paths[:args.limit], data.labels[:args.limit],
-                                            data.layout)
+            data = labelled.LabelledImages(data.paths[:args.limit], data.labels[:args.limit],
+                                           data.layout)
         if not data.paths:
             raise InputError(f"--images: no image files in {args.images}")
         batches = inference.folder_batches(data, classifier.image_size, args.preprocessing,

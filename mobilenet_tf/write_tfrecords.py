@@ -14,7 +14,7 @@ temporary name and renamed when complete. Then ``train.py --dataset=tfrecord:OUT
 
 Exit status: 0 done; 2 refused before any work (one line); 1 failed while writing;
 130 / 143 interrupted (finished shards stay, the one being written is removed). A thin
-command over ``mobilenet_tf.tfrecords.write_shards``.
+command over ``mobilenet_tf.data.tfrecords.write_shards``.
 """
 
 import os
@@ -22,7 +22,10 @@ import signal
 import sys
 
 from mobilenet_tf import errors
-from mobilenet_tf import runtime
+from mobilenet_tf.cli import runner as runtime
+from mobilenet_tf.cli import args as cli_args
+from mobilenet_tf.utils import console
+from mobilenet_tf.utils import native
 
 __all__ = ["main"]
 
@@ -43,18 +46,18 @@ def _stop(signum):
 
 
 def main(argv=None):
-    from mobilenet_tf.train_options import DEFAULT_FOLDER_FORMATS, FOLDER_FORMATS
-    parser = runtime.ArgumentParser(
+    from mobilenet_tf.data.options import DEFAULT_FOLDER_FORMATS, FOLDER_FORMATS
+    parser = cli_args.ArgumentParser(
         prog=PROG, description="Write TF-slim ImageNet-style TFRecord shards from an image folder.")
     parser.add_argument("--images", required=True,
                         help="the image folder: PATH/<class>/<images>, or PATH/train/<class>/ "
                              "and PATH/val/<class>/")
     parser.add_argument("--output", required=True,
                         help="folder for train-NNNNN-of-MMMMM, validation-... and labels.txt")
-    parser.add_argument("--train_shards", type=runtime.positive_int, default=None,
+    parser.add_argument("--train_shards", type=cli_args.positive_int, default=None,
                         help="training shards (default: one per 1024 images, at least 1; "
                              "TF-slim's ImageNet uses 1024)")
-    parser.add_argument("--validation_shards", type=runtime.positive_int, default=None,
+    parser.add_argument("--validation_shards", type=cli_args.positive_int, default=None,
                         help="validation shards (default: one per 1024 images; ImageNet 128)")
     parser.add_argument("--folder_formats", default=",".join(DEFAULT_FOLDER_FORMATS),
                         help=f"image formats read, a subset of {','.join(FOLDER_FORMATS)} "
@@ -70,9 +73,9 @@ def main(argv=None):
 
 
 def _run(args, formats):
-    runtime.import_tensorflow()
-    from mobilenet_tf import datasets
-    from mobilenet_tf import tfrecords
+    native.import_tensorflow()
+    from mobilenet_tf.data import datasets
+    from mobilenet_tf.data import tfrecords
     scan = datasets.scan_folder(args.images, formats)
     splits = {"train": scan.train}
     if scan.validation is not None:
@@ -85,7 +88,7 @@ def _run(args, formats):
     jobs = {split: (files, wanted[split] or max(1, min(len(files), -(-len(files) // 1024))))
             for split, files in splits.items() if files}
     written = tfrecords.write_shards(jobs, scan.class_names, args.output, seed=args.seed,
-                                     progress=runtime.progress_verbosity() == 1)
+                                     progress=console.progress_verbosity() == 1)
     for path, reason in scan.skipped + written["skipped"]:
         print(f"left out {path}: {reason}", file=sys.stderr)
     left_out = len(scan.skipped) + len(written["skipped"])

@@ -7,6 +7,7 @@ with a reason naming where it was looked for. In CI (``CI=true``, which
 line, so the data tests can never pass by skipping.
 """
 
+import logging
 import os
 import pathlib
 
@@ -77,3 +78,28 @@ def shared_data():
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO_ROOT
+
+
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def library_log():
+    """The messages the library logs (``logging.getLogger("mobilenet_tf")`` and below) while
+    the test runs, as a list of strings. Attached to the package's logger itself, so it sees
+    them whether or not a command in this process turned propagation off."""
+    logger = logging.getLogger("mobilenet_tf")
+    handler, level = _Lines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -15,7 +15,8 @@ import sys
 import numpy as np
 import pytest
 
-from mobilenet_tf import architecture, costs
+from mobilenet_tf.model import architecture
+from mobilenet_tf.model import costs
 
 
 def published(value, printed, decimals):
@@ -208,7 +209,7 @@ def test_cli_prints_table_without_tensorflow():
     assert out.returncode == 0, out.stderr
     assert "Total" in out.stdout and "Fully Connected" in out.stdout
     check = subprocess.run(
-        [sys.executable, "-c", "import sys, mobilenet_tf.costs; "
+        [sys.executable, "-c", "import sys, mobilenet_tf.costs, mobilenet_tf.model.costs; "
                                "print('tensorflow' in sys.modules, 'keras' in sys.modules)"],
         capture_output=True, text=True, check=True)
     assert check.stdout.split() == ["False", "False"]

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 import numerics
-from mobilenet_tf import datasets
-from mobilenet_tf.train_options import parse_dataset_spec
+from mobilenet_tf.data import datasets
+from mobilenet_tf.data.options import parse_dataset_spec
 
 
 def _png(path, rgb, size=(40, 40)):
@@ -304,7 +304,8 @@ def test_parallel_decoding_keeps_the_order_around_a_bad_file(tmp_path):
 def test_eval_input_is_preprocess_for_eval_of_each_decoded_file(shared_data):
     """The validation images train.py scores are the files, decoded, through TF-slim's evaluation
     preprocessing (central crop 0.875, bilinear resize): exactly, in the folder's order."""
-    from mobilenet_tf import images, preprocessing
+    from mobilenet_tf.data import images
+    from mobilenet_tf.data import preprocessing
     root = shared_data / "hymenoptera"
     data = datasets.load_dataset(f"folder:{root}", log=lambda *_: None)
     paths = [p for p, _ in datasets.scan_folder(str(root)).validation]
@@ -329,7 +330,7 @@ def _indexed_dataset(n=16, size=48):
 def test_train_input_applies_the_augmentation_it_is_given():
     """min_crop_area=1 without colour: each training image is the whole picture resized, or its
     mirror. With the defaults most are neither (crops and colour change them)."""
-    from mobilenet_tf import preprocessing
+    from mobilenet_tf.data import preprocessing
     pictures, data = _indexed_dataset()
     whole = {i: preprocessing.preprocess_for_eval(p, 32, 32, central_fraction=None).numpy()
              for i, p in enumerate(pictures)}

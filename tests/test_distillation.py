@@ -75,7 +75,7 @@ def _teacher_logits64(teacher, x):
 
 
 def test_teacher_sees_the_student_crop_resized_to_its_size(pair):
-    from mobilenet_tf import distillation
+    from mobilenet_tf.training import distillation
     teacher, student, x, _ = pair
     distiller = distillation.make_distiller(student, teacher, temperature=3.0, weight=0.5)
     got = distiller.teacher(x, training=False).numpy()
@@ -96,7 +96,8 @@ def test_teacher_sees_the_student_crop_resized_to_its_size(pair):
 def test_loss_is_the_distillation_formula_plus_weight_decay(pair, temperature, weight, smoothing,
                                                             with_labels):
     import keras
-    from mobilenet_tf import distillation, training
+    from mobilenet_tf.training import distillation
+    from mobilenet_tf.training import loop as training
     teacher, student, x, y = pair
     wd = 1e-2           # large enough that a dropped weight decay is far outside the bound
     decayed, _ = training.apply_weight_decay(student, wd)
@@ -130,7 +131,7 @@ def test_loss_is_the_distillation_formula_plus_weight_decay(pair, temperature, w
 
 
 def test_refusals_are_one_line(tmp_path, pair):
-    from mobilenet_tf import distillation
+    from mobilenet_tf.training import distillation
     from mobilenet_tf.errors import InputError
     teacher, student, _, _ = pair
     fake = tmp_path / "m.tflite"
@@ -177,7 +178,7 @@ def _colour_images(directory, per_class, seed, labelled=True):
 def folders(tmp_path_factory):
     """A labelled folder (train/ + val/), the same photos without labels (train/ flat +
     the labelled val/), and a teacher run (α=0.25 at 48x48) trained on the labelled one."""
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     root = tmp_path_factory.mktemp("distill")
     _colour_images(root / "labelled" / "train", 12, seed=0)
     _colour_images(root / "labelled" / "val", 4, seed=1)
@@ -192,7 +193,7 @@ def folders(tmp_path_factory):
 
 
 def _student(root, name, **kw):
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     values = dict(dataset=f"folder:{root / 'unlabelled'}", alpha=0.25, image_size=32,
                   batch_size=12, epochs=1, learning_rate=0.01, batch_norm_momentum=0.9,
                   model_dir=str(root / name), verbose=0, teacher=str(root / "teacher"),
@@ -210,7 +211,7 @@ def _checkpoint_keys(model_dir):
 @pytest.mark.slow
 def test_student_trains_from_the_teacher_on_images_without_labels(folders):
     import keras
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     root = folders
     lines = []
     summary = training.train(_student(root, "s1", train_steps=2), log=lines.append)
@@ -249,7 +250,8 @@ def test_a_quantization_aware_student_learns_from_the_float_teacher(folders):
     the QAT twin, trained by the distiller in training mode (its learned activation ranges are
     set), and the saved model.keras is the QAT model."""
     import keras
-    from mobilenet_tf import qat, training
+    from mobilenet_tf.model import qat
+    from mobilenet_tf.training import loop as training
     root = folders
     lines = []
     summary = training.train(_student(root, "quant", quantize=True, train_steps=2),
@@ -264,8 +266,9 @@ def test_a_quantization_aware_student_learns_from_the_float_teacher(folders):
 
 @pytest.mark.slow
 def test_labels_are_required_unless_the_teacher_alone_trains(folders):
-    from mobilenet_tf import datasets, training
-    from mobilenet_tf.distillation import TeacherError
+    from mobilenet_tf.data import datasets
+    from mobilenet_tf.training import loop as training
+    from mobilenet_tf.training.distillation import TeacherError
     root = folders
     with pytest.raises(datasets.DatasetError, match="distillation_weight must be 1"):
         training.train(_student(root, "r1", distillation_weight=0.5))
@@ -318,7 +321,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras, numpy as np
 sys.path.insert(0, sys.argv[1])
 from test_distillation import _dense_classifier
-from mobilenet_tf import distillation, training
+from mobilenet_tf.training import distillation
+from mobilenet_tf.training import loop as training
 rng = np.random.default_rng(0)
 x = rng.uniform(-1, 1, (8, 8, 8, 3)).astype("float32")
 y = np.eye(5, dtype="float32")[rng.integers(0, 5, 8)]

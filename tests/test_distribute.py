@@ -21,8 +21,8 @@ import pytest
 import numerics
 import oracles
 from conftest import REPO_ROOT
-from mobilenet_tf import distribute
-from mobilenet_tf import precision
+from mobilenet_tf.training import distribute
+from mobilenet_tf.training import precision
 
 TRAIN = str(REPO_ROOT / "train.py")
 
@@ -146,7 +146,7 @@ def test_unknown_mixed_precision_is_one_line():
 
 def test_workers_read_disjoint_shards_that_make_up_the_global_batch():
     import tensorflow as tf
-    from mobilenet_tf import datasets
+    from mobilenet_tf.data import datasets
     n = 48                                    # one label per example: labels name the examples
     data = datasets.ImageDataset(
         spec="indexed", num_classes=n, num_train=n, num_validation=0,
@@ -205,7 +205,8 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
-    from mobilenet_tf import distribute, training
+    from mobilenet_tf.training import distribute
+    from mobilenet_tf.training import loop as training
 
     out = {}
     quiet = lambda *a: None
@@ -348,7 +349,7 @@ def _run_workers(args, tmp_dirs, limit):
 @pytest.mark.slow
 def test_multi_worker_mirrored_two_processes(tmp_path):
     import keras
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     model_dir = tmp_path / "run"
     tmp_dirs = [str(tmp_path / "tmp0"), str(tmp_path / "tmp1")]
     for d in tmp_dirs:
@@ -395,7 +396,7 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
     # The distributed validation scored the final weights on all 6 images (a partial batch,
     # uneven across the workers): the chief's model.keras scored here on one device gives the
     # same counts and the same loss up to float32 rounding.
-    from mobilenet_tf import datasets
+    from mobilenet_tf.data import datasets
     data = datasets.load_dataset("synthetic", image_size=32, synthetic_examples=64,
                                  synthetic_classes=5, log=lambda *a: None)
     (images, labels), = datasets.eval_input(data, batch_size=6, image_size=32).as_numpy_iterator()
@@ -414,7 +415,7 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
 def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path, mixed, compute):
     import keras
     import tensorflow as tf
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     config = training.TrainConfig(dataset="synthetic", synthetic_examples=32, synthetic_classes=5,
                                   alpha=0.25, image_size=32, batch_size=8, train_steps=2,
                                   mode="train", model_dir=str(tmp_path / "run"), verbose=0,
@@ -462,7 +463,8 @@ def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path,
 _SHARD_WORKER_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from mobilenet_tf import datasets, distribute
+    from mobilenet_tf.data import datasets
+    from mobilenet_tf.training import distribute
     strategy = distribute.create_strategy("multi_worker_mirrored")
     lines = []
     data = datasets.load_dataset("tfrecord:" + sys.argv[1], log=lines.append)
@@ -486,7 +488,7 @@ def test_multi_worker_tfrecord_input_is_split_by_file(tmp_path):
     shard): each reads the examples of exactly two whole shards, the two workers different ones,
     together every example once."""
     import tensorflow as tf
-    from mobilenet_tf import tfrecords
+    from mobilenet_tf.data import tfrecords
     shards = tmp_path / "shards"
     shards.mkdir()
     pixel = tf.io.encode_jpeg(np.zeros((8, 8, 3), np.uint8)).numpy()

@@ -1,4 +1,4 @@
-"""TFLite export (export_tflite.py, mobilenet_tf.export, mobilenet_tf.tflite) on real weights.
+"""TFLite export (export_tflite.py, mobilenet_tf.export.converter, mobilenet_tf.export.tflite) on real weights.
 
 The α=0.25/128 ImageNet weights (``mobilenet_2_5_128_tf.h5``), the 50 labelled imagenet50
 images (evaluation preprocessing: central crop 0.875, bilinear resize) and, for int8,
@@ -20,7 +20,7 @@ int8 is also checked exactly where it can be: the calibrated range of every laye
 Keras activations' range on the calibration images, and the LiteRT runner's quantized inputs
 and dequantized outputs equal the interpreter's own QUANTIZE / DEQUANTIZE.
 
-The TFLite metadata (mobilenet_tf.metadata) of every input / output variant is read by MediaPipe's
+The TFLite metadata (mobilenet_tf.export.metadata) of every input / output variant is read by MediaPipe's
 own ImageClassifier (PyPI ``mediapipe``): its scores equal the LiteRT interpreter's on the input
 tensor the metadata describes (exactly for integer arithmetic, to float32 rounding otherwise), with
 ImageNet's name for every index; and decoded with the mediapipe wheel's generated schema module.
@@ -35,8 +35,8 @@ import pytest
 
 import numerics
 import oracles
-from mobilenet_tf import export
-from mobilenet_tf import tflite
+from mobilenet_tf.export import converter as export
+from mobilenet_tf.export import tflite
 
 SIZE = 128
 NUM_CALIBRATION = 300   # all 244 usable hymenoptera training photos
@@ -491,10 +491,12 @@ def test_predict_tflite_prints_the_models_top1(exports, model, weights_file, sha
     """predict --model=X.tflite prints the class the .tflite file scores highest on predict's
     preprocessing (resize, no crop); for the float32 export that is the Keras model's class
     wherever float32 rounding cannot swap the first two."""
-    from mobilenet_tf import imagenet, images
+    from mobilenet_tf.model import imagenet
+    from mobilenet_tf.data import preprocessing
+    from mobilenet_tf.data import images
     files = sorted(str(p) for p in (shared_data / "imagenet50").glob("*.JPEG"))
     assert len(files) == 50
-    prepared = np.stack([np.asarray(imagenet.prepare_image(images.load_image(f), SIZE))
+    prepared = np.stack([np.asarray(preprocessing.prepare_image(images.load_image(f), SIZE))
                          for f in files])
     wnids = np.asarray(imagenet.wordnet_ids())
     keras_ids = _predicted_ids(capsys, ["--weights", str(weights_file), "--alpha=0.25",
@@ -556,7 +558,7 @@ def variant_export(model, exports, int8_io):
 
 def _unit_range_normalization():
     """(mean, std) of the project's [0, 255] -> [-1, 1] scaling, from preprocess_input itself."""
-    from mobilenet_tf import imagenet
+    from mobilenet_tf.model import imagenet
     low, high = float(imagenet.preprocess_input(0.0)), float(imagenet.preprocess_input(255.0))
     std = 255.0 / (high - low)
     return -low * std, std
@@ -606,7 +608,7 @@ def test_metadata_fields_as_mediapipes_schema_reads_them(variant, variant_export
     import io
     import zipfile
     from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
-    from mobilenet_tf import metadata
+    from mobilenet_tf.export import metadata
     _, content = variant_export(variant)
     runner = tflite.TFLiteClassifier(content)
     data = metadata._metadata_buffer(content)

@@ -277,7 +277,9 @@ def test_bad_input_is_one_line_with_the_convention_status_and_leaves_nothing(
 
 def test_damaged_files_raise_weights_error_from_the_api(inputs):
     import mobilenet_tf
-    from mobilenet_tf import export, tflite, weights
+    from mobilenet_tf.export import converter as export
+    from mobilenet_tf.export import tflite
+    from mobilenet_tf.model import weights
     model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(128, 128, 3))
     for name, pattern in (("trunc.h5", r"trunc\.h5 is damaged or truncated .*\(OSError: "),
                           ("trunc_data.ckpt", r"trunc_data\.ckpt is damaged or truncated .*"
@@ -415,7 +417,7 @@ def test_a_signal_while_python_starts_is_one_line_too():
     """The window before a command's work installs its handlers (imports, flag parsing):
     exit_on_early_signals turns the signal into the same one line and status."""
     code = ("import os, signal, time\n"
-            "from mobilenet_tf import runtime\n"
+            "from mobilenet_tf.cli import runner as runtime\n"
             "runtime.exit_on_early_signals('train.py')\n"
             "os.kill(os.getpid(), signal.SIGTERM)\n"
             "time.sleep(30)\n")
@@ -437,7 +439,7 @@ def test_a_signal_inside_a_library_that_catches_exception_still_interrupts(capfd
     """Found by CI: SIGINT landed while TensorFlow imported, inside ``inspect``'s
     ``except Exception: raise TypeError('unsupported callable')``; the interrupt became a
     TypeError traceback and status 1. An interrupt is not an ``Exception``."""
-    from mobilenet_tf import runtime
+    from mobilenet_tf.cli import runner as runtime
 
     def swallowing(body):                 # what a reader of damaged files does
         try:
@@ -453,7 +455,7 @@ def test_a_signal_inside_a_library_that_catches_exception_still_interrupts(capfd
 def test_an_interrupt_renamed_by_a_catch_all_handler_still_exits_130(capfd):
     """Code with a bare ``except:`` that raises an error of its own: the interrupt is in the
     chain, and the command reports it, not the other error."""
-    from mobilenet_tf import runtime
+    from mobilenet_tf.cli import runner as runtime
 
     def renaming(body):
         try:
@@ -501,7 +503,7 @@ def _dead_pid():
 
 
 def test_the_next_write_removes_temporaries_of_killed_writers(tmp_path):
-    from mobilenet_tf import fileio
+    from mobilenet_tf.utils import fileio
     dead, target = _dead_pid(), tmp_path / "m.tflite"
     stale_file = tmp_path / f".tmp-{dead}-abc123-m.tflite"
     stale_dir = tmp_path / f".tmp-{dead}-def456-saved"
@@ -526,7 +528,7 @@ def test_folders_this_user_cannot_write_are_refused():
     answer becomes their one line."""
     import pathlib
     import tempfile
-    from mobilenet_tf import fileio
+    from mobilenet_tf.utils import fileio
     top = pathlib.Path(tempfile.mkdtemp())      # pytest's tmp_path sits in a root-only folder
     try:
         top.chmod(0o755)
@@ -642,7 +644,10 @@ def test_export_prints_no_native_lines(tmp_path, shared_data):
 
 
 def test_exit_status_convention_in_one_place():
-    from mobilenet_tf import errors, export, training, weights
+    from mobilenet_tf import errors
+    from mobilenet_tf.export import converter as export
+    from mobilenet_tf.training import loop as training
+    from mobilenet_tf.model import weights
     assert errors.exit_status(weights.WeightsError("x")) == 2
     assert errors.exit_status(training.RunFolderError("x")) == 2
     assert errors.exit_status(training.TrainingError("x")) == 1

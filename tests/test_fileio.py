@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mobilenet_tf import fileio
+from mobilenet_tf.utils import fileio
 
 
 class _Boom(RuntimeError):

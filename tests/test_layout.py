@@ -1,5 +1,7 @@
-"""The package's shape: library modules import no command-line module, there is no import
-circle (lazy imports inside functions included), and the library never reads absl flags.
+"""The package's shape: layers that import only downwards, commands that no library module
+imports, no import circle (lazy imports inside functions included), no absl flags in the
+library, no module over the size of one job, and a layout list in the docs that names every
+module.
 
 The graph comes from the source (ast), so an import added anywhere, at module level or in a
 function, is seen without running it.
@@ -12,37 +14,70 @@ from conftest import REPO_ROOT
 PACKAGE = REPO_ROOT / "mobilenet_tf"
 # `python -m mobilenet_tf.<tool>`: parse arguments, call the library, print.
 COMMANDS = {"predict", "evaluate", "convert", "costs", "write_tfrecords"}
+# Lower layers never import higher ones. The package's own __init__ and _api (lazy names,
+# old import paths) reach every layer by name only, never by an import statement.
+LAYERS = ("errors", "utils", "model", "data", "training", "export", "inference", "cli",
+          "commands")
+MAX_LINES = 520      # the issue's "about 500": one job per module
 
 
-def _imports(path):
+def _module_name(path):
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules():
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _imports(path, modules):
     """The mobilenet_tf modules `path` imports (anywhere in the file), and any absl.flags use."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found, absl_flags = set(), False
+
+    def add(name):
+        # the longest known module that `name` is or is inside of
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        if name:
+            found.add(name)
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.startswith("mobilenet_tf."):
-                    found.add(alias.name.split(".")[1])
+                if alias.name.startswith("mobilenet_tf"):
+                    add(alias.name)
                 absl_flags |= alias.name == "absl.flags"
         elif isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "mobilenet_tf":
-                found |= {alias.name for alias in node.names}
-            elif node.module.startswith("mobilenet_tf."):
-                found.add(node.module.split(".")[1])
+            if node.module.startswith("mobilenet_tf"):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    add(full if full in modules else node.module)
             absl_flags |= node.module == "absl.flags" or (
                 node.module == "absl" and any(a.name == "flags" for a in node.names))
     return found, absl_flags
 
 
 def _graph():
-    modules = {p.stem: p for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    modules = _modules()
     graph, flag_users = {}, []
     for name, path in modules.items():
-        imported, absl_flags = _imports(path)
-        graph[name] = {m for m in imported if m in modules and m != name}
+        imported, absl_flags = _imports(path, modules)
+        graph[name] = {m for m in imported if m != name}
         if absl_flags:
             flag_users.append(name)
     return graph, flag_users
+
+
+def layer(module):
+    """The layer of a module (``mobilenet_tf.data.folder`` -> ``data``); None for the
+    package's ``__init__`` and ``_api``."""
+    parts = module.split(".")
+    if module in ("mobilenet_tf", "mobilenet_tf._api"):
+        return None
+    if len(parts) == 2 and parts[1] in COMMANDS:
+        return "commands"
+    return parts[1]
 
 
 def _cycle(graph):
@@ -69,18 +104,42 @@ def _cycle(graph):
     return None
 
 
-def test_library_modules_import_no_command_module():
-    graph, _ = _graph()
-    offenders = {m: sorted(deps & COMMANDS) for m, deps in graph.items()
-                 if m not in COMMANDS and deps & COMMANDS}
-    assert offenders == {}
+def _upward(graph):
+    """``{module: [imports of a higher layer]}``."""
+    order = {name: i for i, name in enumerate(LAYERS)}
+    offenders = {}
+    for module, deps in graph.items():
+        own = layer(module)
+        if own is None:
+            continue
+        up = sorted(d for d in deps if layer(d) is not None and order[layer(d)] > order[own])
+        if up:
+            offenders[module] = up
+    return offenders
 
 
-def test_commands_import_no_other_command_but_the_shared_model_options():
-    """predict defines the model options evaluate reuses; nothing else crosses commands."""
+def test_every_module_is_in_a_layer():
+    unknown = sorted(m for m in _modules() if layer(m) is not None and layer(m) not in LAYERS)
+    assert unknown == []
+
+
+def test_lower_layers_never_import_higher_ones():
     graph, _ = _graph()
-    crossings = {m: sorted(graph[m] & COMMANDS) for m in COMMANDS if graph[m] & COMMANDS}
-    assert crossings == {"evaluate": ["predict"]}
+    assert _upward(graph) == {}
+
+
+def test_the_package_init_imports_only_the_pure_architecture_and_api():
+    """``import mobilenet_tf`` stays light: everything else is reached lazily by name."""
+    graph, _ = _graph()
+    assert graph["mobilenet_tf"] <= {"mobilenet_tf._api", "mobilenet_tf.model",
+                                     "mobilenet_tf.model.architecture"}
+
+
+def test_commands_import_no_other_command():
+    graph, _ = _graph()
+    crossings = {m: sorted(d for d in deps if layer(d) == "commands")
+                 for m, deps in graph.items() if layer(m) == "commands"}
+    assert {m: c for m, c in crossings.items() if c} == {}
 
 
 def test_no_import_circle():
@@ -93,8 +152,16 @@ def test_the_library_never_imports_absl_flags():
     assert flag_users == []
 
 
-def test_the_circle_finder_finds_circles():
-    """The check above can fail: a two-module and a three-module circle are found."""
+def test_no_module_is_over_the_size_of_one_job():
+    sizes = {m: len(p.read_text().splitlines()) for m, p in _modules().items()}
+    assert {m: n for m, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_the_checks_can_fail():
+    """The circle finder finds circles, and the layer check finds an upward import."""
     assert _cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+    assert _upward({"mobilenet_tf.model.builder": {"mobilenet_tf.training.loop"},
+                    "mobilenet_tf.training.loop": {"mobilenet_tf.model.builder"}}) == {
+        "mobilenet_tf.model.builder": ["mobilenet_tf.training.loop"]}

@@ -1,4 +1,4 @@
-"""TFLite model metadata (mobilenet_tf.metadata) for MediaPipe Tasks' ImageClassifier.
+"""TFLite model metadata (mobilenet_tf.export.metadata) for MediaPipe Tasks' ImageClassifier.
 
 Oracles: Google's own quantized MobileNet (``../shared/data/tflite``), whose metadata Google's
 tooling wrote, and its labels file; the generated module of ``metadata_schema.fbs`` in the
@@ -18,9 +18,9 @@ import pytest
 
 import oracles
 from conftest import REPO_ROOT
-from mobilenet_tf import export
-from mobilenet_tf import metadata
-from mobilenet_tf import tflite
+from mobilenet_tf.export import converter as export
+from mobilenet_tf.export import metadata
+from mobilenet_tf.export import tflite
 
 SIZE = 96          # the fine-tuned model: α=0.25 at 96x96 from the 128x128 ImageNet weights
 CLASSES = ["ants", "bees"]
@@ -89,7 +89,8 @@ def test_our_metadata_is_googles_for_the_same_model(google_file, google_labels, 
 
 def test_a_googles_file_stays_an_imagenet_classifier(google_file):
     """Its WordNet lemma labels are ImageNet's: predict decodes WordNet ids as before."""
-    from mobilenet_tf import inference, labels
+    from mobilenet_tf.inference import classifier as inference
+    from mobilenet_tf.model import labels
     classifier = inference.load_classifier(str(google_file))
     assert classifier.imagenet and classifier.names == labels.label_names(1001)
 

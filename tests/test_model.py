@@ -9,7 +9,8 @@ import pytest
 
 import mobilenet_tf
 import numerics
-from mobilenet_tf import architecture, costs
+from mobilenet_tf.model import architecture
+from mobilenet_tf.model import costs
 
 ALPHAS = (1.0, 0.75, 0.5, 0.25)
 SIZES = (224, 192, 160, 128)

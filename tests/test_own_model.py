@@ -137,9 +137,10 @@ def test_train_predict_evaluate_export_with_default_flags(run):
 def _near_ties(model_dir, root):
     """Validation images whose top-2 margin is within float32 rounding of the export
     (1024-term sums: 1024 x 2^-23 ≈ 1.2e-4): where a float32 .tflite may rank otherwise."""
-    from mobilenet_tf import inference
+    from mobilenet_tf.inference import classifier as inference
+    from mobilenet_tf.data import labelled
     classifier = inference.load_classifier(str(model_dir))
-    data = inference.read_labelled_folder(root / "data" / "val", classifier.names)
+    data = labelled.read_labelled_folder(root / "data" / "val", classifier.names)
     ties = 0
     for x, _, _ in inference.folder_batches(data, classifier.image_size, "central_crop", 32, []):
         top2 = np.sort(np.asarray(classifier.model(x, training=False)), axis=1)[:, -2:]

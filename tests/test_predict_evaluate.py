@@ -22,7 +22,8 @@ import tensorflow as tf
 
 import mobilenet_tf
 import numerics
-from mobilenet_tf import convert, evaluate, imagenet, predict
+from mobilenet_tf import convert, evaluate, predict
+from mobilenet_tf.model import imagenet
 
 REFERENCE_TOP1 = {(0.25, 128): 22, (0.75, 192): 33}
 H5 = {(0.25, 128): "mobilenet_2_5_128_tf.h5", (0.75, 192): "mobilenet_7_5_192_tf.h5"}

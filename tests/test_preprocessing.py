@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import numerics
-from mobilenet_tf import preprocessing
+from mobilenet_tf.data import preprocessing
 
 # Values in [-1, 1] from a few float32 operations each (a 4-tap bilinear interpolation, a
 # scale and a shift): within a few roundings of 1.

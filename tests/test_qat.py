@@ -1,4 +1,4 @@
-"""Quantization-aware training (mobilenet_tf.qat, train.py --quantize): the folded convolution is
+"""Quantization-aware training (mobilenet_tf.model.qat, train.py --quantize): the folded convolution is
 batch norm of the convolution; one fake-quantized Conv2D and one DepthwiseConv2D compute what
 TFLite's int8 kernels compute (the LiteRT interpreter is the oracle); a QAT run trains with a
 quantization delay, resumes, logs its learned ranges, evaluates, saves a model.keras that plain
@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import pytest
 
-from mobilenet_tf import export
-from mobilenet_tf import qat
-from mobilenet_tf import training
+from mobilenet_tf.export import converter as export
+from mobilenet_tf.model import qat
+from mobilenet_tf.training import loop as training
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -249,11 +249,11 @@ def test_quantization_aware_run_trains_resumes_and_exports_int8(tmp_path, shared
     loaded = keras.models.load_model(os.path.join(model_dir, "model.keras"))
     images = np.random.default_rng(0).uniform(-1, 1, (4, 64, 64, 3)).astype(np.float32)
     np.testing.assert_array_equal(np.asarray(loaded(images)), np.asarray(resumed["model"](images)))
-    # In a fresh process: importing mobilenet_tf.qat (which registers the layers) is all it takes.
+    # In a fresh process: importing mobilenet_tf.model.qat (which registers the layers) is all it takes.
     np.save(tmp_path / "images.npy", images)
     fresh = subprocess.run(
         [sys.executable, "-c",
-         "import sys, keras, numpy as np, mobilenet_tf.qat\n"
+         "import sys, keras, numpy as np, mobilenet_tf.model.qat\n"
          "m = keras.models.load_model(sys.argv[1])\n"
          "np.save(sys.argv[3], np.asarray(m(np.load(sys.argv[2]))))",
          os.path.join(model_dir, "model.keras"), str(tmp_path / "images.npy"),
@@ -298,7 +298,7 @@ def test_quantization_aware_run_trains_resumes_and_exports_int8(tmp_path, shared
                   "--latency_runs=1", "--min_top1_agreement=0.5")
     assert written.returncode == 0, written.stderr
     assert "no calibration" in written.stdout and "as int8" in written.stdout
-    from mobilenet_tf import tflite
+    from mobilenet_tf.export import tflite
     runner = tflite.TFLiteClassifier(str(tmp_path / "qat.tflite"))
     assert runner.input_dtype == "uint8" and runner.input_kind == "raw_rgb"
     # The .keras file alone (no run folder, so no dataset to calibrate on, nor needed), with
@@ -321,7 +321,9 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
-from mobilenet_tf import distribute, qat, training
+from mobilenet_tf.training import distribute
+from mobilenet_tf.model import qat
+from mobilenet_tf.training import loop as training
 
 keras.utils.set_random_seed(0)
 N, C, BATCH = 32, 5, 32

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from mobilenet_tf import datasets
-from mobilenet_tf import tfrecords
+from mobilenet_tf.data import datasets
+from mobilenet_tf.data import tfrecords
 from mobilenet_tf.errors import InputError
 
 WRITER = [sys.executable, "-m", "mobilenet_tf.write_tfrecords"]
@@ -353,7 +353,7 @@ def test_a_training_run_keeps_the_manifest_reuses_it_on_resume_and_counts_undeco
     """Through training.train (what train.py runs): the manifest lands in the run folder, the
     resumed run reuses it, and a JPEG that passes the header check but cannot be decoded is
     named once, counted in the log and the summary, and the run goes on."""
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     root = tmp_path / "photos"
     for c, n in (("a", 4), ("b", 3)):
         (root / c).mkdir(parents=True)

@@ -128,7 +128,7 @@ QAT_FLAG_VALUES = {**FLAG_VALUES, "mixed_precision": "none", "quantize": True, "
 def test_every_flag_reaches_the_training_config(repo_root, flag_values):
     """train.py maps flags onto TrainConfig by name: each given value arrives in its field."""
     import dataclasses
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     args = []
     for name, value in flag_values.items():
         if isinstance(value, bool):
@@ -193,7 +193,7 @@ def test_smoke_run_writes_checkpoints_model_summary_and_tensorboard(tmp_path):
     assert model.output_shape == (None, 10)
     assert not [p for p in os.listdir(model_dir) if p.startswith(".tmp")]
     # The validation figures are model.keras scored on the 6 held-out images, recomputed here.
-    from mobilenet_tf import datasets
+    from mobilenet_tf.data import datasets
     data = datasets.load_dataset("synthetic", image_size=64, synthetic_examples=64,
                                  synthetic_classes=10, log=lambda *a: None)
     (images, labels), = datasets.eval_input(data, batch_size=6, image_size=64).as_numpy_iterator()
@@ -261,7 +261,7 @@ def _latest_step(checkpoint_dir):
 @pytest.mark.slow
 def test_resume_after_sigkill_continues_at_the_saved_step_with_the_saved_state(tmp_path):
     import tensorflow as tf
-    from mobilenet_tf import training
+    from mobilenet_tf.training import loop as training
     model_dir = tmp_path / "run"
     args = ["--dataset=synthetic", "--synthetic_examples=400", "--synthetic_classes=5",
             "--alpha=0.25", "--image_size=32", "--batch_size=4", "--train_steps=40",

@@ -13,7 +13,7 @@ import tensorflow as tf
 import numerics
 import oracles
 from mobilenet_tf import MobileNetV1
-from mobilenet_tf import training
+from mobilenet_tf.training import loop as training
 
 POINTWISE = [f"Conv2d_{i}_pointwise/kernel" for i in range(1, 14)]
 DEPTHWISE = [f"Conv2d_{i}_depthwise/kernel" for i in range(1, 14)]
@@ -307,7 +307,7 @@ def test_ema_training_goes_on_from_raw_weights_and_evaluates_the_averages(tmp_pa
     (2) validation after each epoch, --mode=eval and model.keras use the averages: their
     figures are the averaged weights of that step's checkpoint scored here (oracles), and the
     raw weights score measurably differently."""
-    from mobilenet_tf import datasets
+    from mobilenet_tf.data import datasets
     _mirror_symmetric_folder(tmp_path / "data")
     base = dict(dataset=f"folder:{tmp_path / 'data'}", validation_fraction=0.25, alpha=0.25,
                 image_size=32, batch_size=8, train_steps=6, learning_rate=0.5, dropout=0.0,
@@ -425,7 +425,7 @@ def test_fine_tuning_head_on_hymenoptera_is_far_above_chance(tmp_path, shared_da
     # The frozen base kept the pretrained weights and batch norm statistics.
     model = summary["model"]
     reference = MobileNetV1((128, 128, 3), alpha=0.25, classes=2)
-    from mobilenet_tf import weights
+    from mobilenet_tf.model import weights
     weights.load_weights(reference, str(h5), skip_mismatched_head=True, verbose=False)
     for a, b in zip(reference.weights, model.weights):
         if not a.path.startswith("Logits"):

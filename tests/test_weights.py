@@ -21,7 +21,11 @@ import tensorflow as tf
 
 import mobilenet_tf
 import numerics
-from mobilenet_tf import architecture, imagenet, images, weights
+from mobilenet_tf.model import architecture
+from mobilenet_tf.model import imagenet
+from mobilenet_tf.data import preprocessing
+from mobilenet_tf.data import images
+from mobilenet_tf.model import weights
 
 H5 = {(0.25, 128): "mobilenet_2_5_128_tf.h5", (0.75, 192): "mobilenet_7_5_192_tf.h5"}
 SLIM_CKPT = "mobilenet_v1_0.25_128.ckpt"
@@ -43,7 +47,7 @@ def imagenet50(shared_data):
 
 
 def _inputs(pictures, size):
-    return np.stack([np.asarray(imagenet.prepare_image(p, size)) for p in pictures])
+    return np.stack([np.asarray(preprocessing.prepare_image(p, size)) for p in pictures])
 
 
 @pytest.fixture(scope="module")
@@ -505,12 +509,12 @@ def test_preprocess_input_scales_to_minus_one_one():
     np.testing.assert_allclose(mobilenet_tf.preprocess_input(tf.constant([0, 255], tf.uint8)),
                                [-1, 1])
     image = np.full((7, 9, 3), 255, np.uint8)
-    prepared = imagenet.prepare_image(image, 32)
+    prepared = preprocessing.prepare_image(image, 32)
     assert prepared.shape == (32, 32, 3)
     np.testing.assert_allclose(prepared, 1.0)
     with pytest.raises(ValueError, match=r"^`preprocessing` must be one of \('resize', "
                                          r"'central_crop'\)\. Received: preprocessing='crop'$"):
-        imagenet.prepare_image(image, 32, "crop")
+        preprocessing.prepare_image(image, 32, "crop")
 
 
 @pytest.mark.parametrize("data_format", [None, "channels_last", "channels_first"])
@@ -607,7 +611,7 @@ def test_decode_predictions_names_keras_documents():
 
 
 def test_class_data_file_ships_in_the_package():
-    assert os.path.isfile(os.path.join(os.path.dirname(imagenet.__file__), "data",
+    assert os.path.isfile(os.path.join(os.path.dirname(imagenet.__file__),
                                        "imagenet_classes.tsv"))
 
 

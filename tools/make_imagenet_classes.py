@@ -1,4 +1,4 @@
-"""Writes mobilenet_tf/data/imagenet_classes.tsv: the 1000 ImageNet-1k classes.
+"""Writes mobilenet_tf/model/imagenet_classes.tsv: the 1000 ImageNet-1k classes.
 
 One line per class, in the order of the 1000-class head (the WordNet ids sorted,
 as Keras and TFDS order them): ``wnid<TAB>lemmas``, e.g.
@@ -23,7 +23,7 @@ import zipfile
 
 import tensorflow_datasets
 
-OUTPUT = os.path.join(os.path.dirname(__file__), "..", "mobilenet_tf", "data",
+OUTPUT = os.path.join(os.path.dirname(__file__), "..", "mobilenet_tf", "model",
                       "imagenet_classes.tsv")
 
 

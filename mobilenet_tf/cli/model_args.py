@@ -1,0 +1,59 @@
+"""The options of ``predict`` and ``evaluate`` that choose the model, its weights and the
+preprocessing, and the classifier they name."""
+
+from mobilenet_tf.cli import args as cli_args
+
+__all__ = ["add_model_arguments", "load_classifier"]
+
+_PREPROCESSING_HELP = ("'resize': resize the whole image to the model size, no crop, then "
+                       "scale to [-1, 1] (the preprocessing of the reference accuracies in "
+                       "shared/data/README.md; the default for Google's weights); "
+                       "'central_crop': TF-slim's evaluation, central 87.5%% crop, then resize "
+                       "(the default for a train.py run or its export: what its validation used)")
+
+
+def add_model_arguments(parser):
+    """The options that say which model and weights to use, and the preprocessing (shared
+    by predict and evaluate)."""
+    from mobilenet_tf.data.options import PREPROCESSINGS
+    from mobilenet_tf.model.weights import CHECKPOINT_WEIGHTS
+    parser.add_argument("--model", default=None,
+                        help="a train.py run folder, a .keras file, or a .tflite file "
+                             "(export_tflite.py), instead of --weights/--alpha/--image_size")
+    parser.add_argument("--alpha", type=cli_args.positive_float, default=1.0,
+                        help="width multiplier α (default 1.0)")
+    parser.add_argument("--image_size", type=cli_args.positive_int, default=224,
+                        help="input height and width (default 224)")
+    parser.add_argument("--weights", default="imagenet",
+                        help="'imagenet' (default; Google's Keras applications file, downloaded "
+                             "into the Keras cache), a .h5/.weights.h5 file or a TF-slim "
+                             "checkpoint prefix")
+    parser.add_argument("--classes", type=cli_args.positive_int, default=None,
+                        help="classes of the head: 1000 or 1001 (TF-slim, background first); "
+                             "default: what the weights file holds (1000 for 'imagenet')")
+    parser.add_argument("--checkpoint_weights", choices=CHECKPOINT_WEIGHTS, default="auto",
+                        help="TF-slim checkpoints: 'average' (ExponentialMovingAverage "
+                             "shadows), 'raw', or 'auto' (default: the averages when present)")
+    parser.add_argument("--preprocessing", choices=PREPROCESSINGS, default=None,
+                        help=_PREPROCESSING_HELP)
+    parser.add_argument("--batch_size", type=cli_args.positive_int, default=32,
+                        help="images per forward pass (default 32)")
+
+
+def load_classifier(args):
+    """The classifier the parsed `args` name; sets ``args.preprocessing`` when not given."""
+    from mobilenet_tf import errors
+    from mobilenet_tf.inference import classifier as inference
+    try:
+        classifier = inference.load_classifier(
+            args.model, weights=args.weights, alpha=args.alpha, image_size=args.image_size,
+            classes=args.classes, checkpoint_weights=args.checkpoint_weights)
+    except errors.InputError as e:
+        if args.model is None:
+            raise
+        raise errors.InputError(f"--model: {errors.one_line(e)}") from None
+    except ValueError as e:      # the builder's refusals of --alpha, --image_size, --classes
+        raise errors.InputError(errors.one_line(e)) from None
+    if args.preprocessing is None:
+        args.preprocessing = "central_crop" if classifier.trained_here else "resize"
+    return classifier

@@ -1,0 +1,13 @@
+"""The network: the architecture table, the Keras builder, its costs, weights and QAT twin.
+
+Pure data and pure Python where it can be (``architecture``, ``validation``, ``costs``,
+``labels``); the builder and loaders import Keras on first use of a name that needs it.
+"""
+
+from mobilenet_tf import _api
+
+__getattr__, __dir__, __all__ = _api.attach(__name__, {
+    "MobileNetV1": "builder", "feature_extractor": "builder", "endpoint_layer_name": "builder",
+    "BATCH_NORM_MOMENTUM": "builder", "BATCH_NORM_EPSILON": "builder", "INIT_STDDEV": "builder",
+    "DEFAULT_WEIGHT_DECAY": "builder", "load_weights": "weights", "load_model": "saved",
+}, old="model")
