@@ -80,8 +80,7 @@ class _OldModule(types.ModuleType):
         place, value = resolve(old, name)
         warnings.warn(f"mobilenet_tf.{old}.{name} is now {place}", DeprecationWarning,
                       stacklevel=2)
-        setattr(self, name, value)
-        return value
+        return value          # not kept: every use of an old name says where it went
 
     def __dir__(self):
         names = set()
@@ -127,6 +126,7 @@ def attach(package, api, old=None):
             place, value = resolve(old, name)
             warnings.warn(f"mobilenet_tf.{old}.{name} is now {place}", DeprecationWarning,
                           stacklevel=2)
+            return value      # not kept: every use of an old name says where it went
         else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         setattr(sys.modules[package], name, value)
