@@ -28,8 +28,8 @@ _M, _D, _T, _E, _I, _U, _C = ("mobilenet_tf.model.", "mobilenet_tf.data.", "mobi
 MOVED = {
     "architecture": (_M + "architecture",),
     "validation": (_M + "validation",),
-    "weights": (_M + "weights",),
-    "qat": (_M + "qat",),
+    "weights": (_M + "weights", _M + "weight_sources", _M + "weight_names"),
+    "qat": (_M + "qat", _M + "qat_layers"),
     "imagenet": (_M + "imagenet", _D + "preprocessing"),
     "labels": (_M + "labels",),
     "images": (_D + "images",),

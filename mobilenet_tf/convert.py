@@ -21,7 +21,7 @@ __all__ = ["main"]
 
 
 def main(argv=None):
-    from mobilenet_tf.model.weights import CHECKPOINT_WEIGHTS
+    from mobilenet_tf.model.weight_sources import CHECKPOINT_WEIGHTS
     parser = cli_args.ArgumentParser(
         prog="python -m mobilenet_tf.convert",
         description="Convert a TF-slim checkpoint or Keras 2 .h5 file to a .keras model file.")

@@ -25,6 +25,8 @@ from mobilenet_tf.model import architecture
 from mobilenet_tf.model import imagenet
 from mobilenet_tf.data import preprocessing
 from mobilenet_tf.data import images
+from mobilenet_tf.model import weight_names
+from mobilenet_tf.model import weight_sources
 from mobilenet_tf.model import weights
 
 H5 = {(0.25, 128): "mobilenet_2_5_128_tf.h5", (0.75, 192): "mobilenet_7_5_192_tf.h5"}
@@ -168,12 +170,12 @@ def test_slim_names_for_alpha_1_are_exactly_googles(shared_data):
     prefix = _weights_file(shared_data, OFFICIAL_INDEX_PREFIX)
     listed = dict((name, tuple(shape)) for name, shape in tf.train.list_variables(prefix))
     assert len(listed) == 443
-    kinds = {name: weights.classify_checkpoint_variable(name, listed) for name in listed}
+    kinds = {name: weight_names.classify_checkpoint_variable(name, listed) for name in listed}
     counts = {k: list(kinds.values()).count(k) for k in set(kinds.values())}
     assert counts == {"model": 137, "average": 137, "slot": 166, "global_step": 1,
                       "other_average": 2}
     model = mobilenet_tf.MobileNetV1(alpha=1.0, input_shape=(224, 224, 3), classes=1001)
-    expected = weights.slim_model_variables(model)
+    expected = weight_names.slim_model_variables(model)
     real = {name: shape for name, shape in listed.items() if kinds[name] == "model"}
     assert sorted(set(expected) - set(real)) == []   # none the checkpoint lacks
     assert sorted(set(real) - set(expected)) == []   # none the mapping leaves out
@@ -194,10 +196,10 @@ def test_shared_slim_checkpoint_has_googles_names(shared_data):
 
 # --- weights="imagenet": the Keras cache and the real download code ----------------------------
 def test_imagenet_file_names():
-    assert weights.imagenet_file_name(0.75, 192) == "mobilenet_7_5_192_tf.h5"
-    assert weights.imagenet_file_name(1.0, 224, include_top=False) == "mobilenet_1_0_224_tf_no_top.h5"
-    assert weights.imagenet_file_name(0.5, 160) == "mobilenet_5_0_160_tf.h5"
-    assert weights.BASE_WEIGHT_PATH == \
+    assert weight_sources.imagenet_file_name(0.75, 192) == "mobilenet_7_5_192_tf.h5"
+    assert weight_sources.imagenet_file_name(1.0, 224, include_top=False) == "mobilenet_1_0_224_tf_no_top.h5"
+    assert weight_sources.imagenet_file_name(0.5, 160) == "mobilenet_5_0_160_tf.h5"
+    assert weight_sources.BASE_WEIGHT_PATH == \
         "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
 
 
@@ -206,8 +208,8 @@ def test_imagenet_from_prefilled_keras_cache(shared_data, model_025_h5, imagenet
     (tmp_path / "models").mkdir()
     shutil.copy(_weights_file(shared_data, H5[(0.25, 128)]),
                 tmp_path / "models" / "mobilenet_2_5_128_tf.h5")
-    monkeypatch.setattr(weights, "CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(weights, "BASE_WEIGHT_PATH", "http://unreachable.invalid/mobilenet/")
+    monkeypatch.setattr(weight_sources, "CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(weight_sources, "BASE_WEIGHT_PATH", "http://unreachable.invalid/mobilenet/")
     model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(128, 128, 3), weights="imagenet")
     x = _inputs(imagenet50[0][:8], 128)
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(model_025_h5(x)))
@@ -235,8 +237,8 @@ def test_imagenet_for_an_input_of_unknown_size_is_the_224_file_as_keras(monkeypa
         keras.applications.MobileNet(weights="imagenet", alpha=0.25, include_top=False)
     assert asked == ["mobilenet_2_5_224_tf_no_top.h5"]
     for shape in [(None, None, 3), (None, 128, 3), (160, None, 3)]:
-        source = weights.check_weights("imagenet", alpha=0.25, input_shape=shape,
-                                       include_top=False)
+        source = weight_sources.check_weights("imagenet", alpha=0.25, input_shape=shape,
+                                              include_top=False)
         assert source.path == "mobilenet_2_5_224_tf_no_top.h5"
 
 
@@ -254,8 +256,8 @@ def test_imagenet_into_an_any_size_model_from_prefilled_keras_cache(shared_data,
         g.attrs["layer_names"] = kept
         for name in kept:
             f.copy(f[name], g, name=name)
-    monkeypatch.setattr(weights, "CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(weights, "BASE_WEIGHT_PATH", "http://unreachable.invalid/mobilenet/")
+    monkeypatch.setattr(weight_sources, "CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(weight_sources, "BASE_WEIGHT_PATH", "http://unreachable.invalid/mobilenet/")
     model = mobilenet_tf.MobileNetV1(alpha=0.25, include_top=False, weights="imagenet")
     assert model.input_shape == (None, None, None, 3)
     out = capsys.readouterr().out
@@ -281,8 +283,8 @@ def test_imagenet_into_an_any_size_model_from_prefilled_keras_cache(shared_data,
 
 def test_imagenet_downloads_with_keras_get_file(shared_data, tmp_path, monkeypatch):
     # A file:// origin runs the real download code (keras.utils.get_file) without a network.
-    monkeypatch.setattr(weights, "BASE_WEIGHT_PATH", (shared_data / "weights").as_uri() + "/")
-    path = weights.imagenet_weights_path(0.75, 192, cache_dir=str(tmp_path))
+    monkeypatch.setattr(weight_sources, "BASE_WEIGHT_PATH", (shared_data / "weights").as_uri() + "/")
+    path = weight_sources.imagenet_weights_path(0.75, 192, cache_dir=str(tmp_path))
     assert path == str(tmp_path / "models" / "mobilenet_7_5_192_tf.h5")
     with open(path, "rb") as a, open(_weights_file(shared_data, H5[(0.75, 192)]), "rb") as b:
         assert a.read() == b.read()
@@ -290,7 +292,7 @@ def test_imagenet_downloads_with_keras_get_file(shared_data, tmp_path, monkeypat
     with pytest.raises(weights.WeightsError,
                        match=r"^weights='imagenet': cannot download file://.*/"
                              r"mobilenet_7_5_192_tf_no_top\.h5 \(.*\); download it by hand"):
-        weights.imagenet_weights_path(0.75, 192, include_top=False, cache_dir=str(tmp_path))
+        weight_sources.imagenet_weights_path(0.75, 192, include_top=False, cache_dir=str(tmp_path))
 
 
 # --- errors, each before any layer is built where the value alone is wrong ---------------------
@@ -401,7 +403,7 @@ def test_missing_variable_and_missing_averages(shared_data, tmp_path, capsys):
     reader = tf.train.load_checkpoint(_weights_file(shared_data, SLIM_CKPT))
     names = reader.get_variable_to_shape_map()
     raw = {n: reader.get_tensor(n) for n in names
-           if weights.classify_checkpoint_variable(n, names) == "model"}
+           if weight_names.classify_checkpoint_variable(n, names) == "model"}
     # Only raw variables (a checkpoint written without moving averages): "auto" takes them.
     _write_checkpoint(str(tmp_path / "raw.ckpt"), raw)
     model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(128, 128, 3), classes=1001,

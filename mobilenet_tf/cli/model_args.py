@@ -16,7 +16,7 @@ def add_model_arguments(parser):
     """The options that say which model and weights to use, and the preprocessing (shared
     by predict and evaluate)."""
     from mobilenet_tf.data.options import PREPROCESSINGS
-    from mobilenet_tf.model.weights import CHECKPOINT_WEIGHTS
+    from mobilenet_tf.model.weight_sources import CHECKPOINT_WEIGHTS
     parser.add_argument("--model", default=None,
                         help="a train.py run folder, a .keras file, or a .tflite file "
                              "(export_tflite.py), instead of --weights/--alpha/--image_size")

@@ -29,13 +29,13 @@ _ACTIVATION_LAYER_SUFFIX = {"relu6": "Relu6", "relu": "Relu"}
 def _check_weights(weights, checkpoint_weights, **model_settings):
     """Weights are validated here so a bad value fails before any layer is built.
 
-    Returns None or the resolved ``mobilenet_tf.model.weights.WeightsSource`` (nothing
+    Returns None or the resolved ``mobilenet_tf.model.weight_sources.WeightsSource`` (nothing
     is downloaded or read yet beyond the file's format)."""
-    from mobilenet_tf.model import weights as weights_lib
-    if checkpoint_weights not in weights_lib.CHECKPOINT_WEIGHTS:
-        raise ValueError(f"`checkpoint_weights` must be one of {weights_lib.CHECKPOINT_WEIGHTS}. "
+    from mobilenet_tf.model import weight_sources
+    if checkpoint_weights not in weight_sources.CHECKPOINT_WEIGHTS:
+        raise ValueError(f"`checkpoint_weights` must be one of {weight_sources.CHECKPOINT_WEIGHTS}. "
                          f"Received: checkpoint_weights={checkpoint_weights!r}")
-    return weights_lib.check_weights(weights, **model_settings)
+    return weight_sources.check_weights(weights, **model_settings)
 
 
 def _check_pretrained_activation(classifier_activation):

@@ -10,9 +10,10 @@ def convert_weights(source, output, *, alpha, image_size, classes=None, include_
     (``.keras`` or ``.weights.h5``, written atomically). Returns the model."""
     from mobilenet_tf.utils import fileio
     from mobilenet_tf.model import builder as model_lib
+    from mobilenet_tf.model import weight_sources
     from mobilenet_tf.model import weights as weights_lib
     if classes is None:
-        classes = 1000 if source == "imagenet" else (weights_lib.source_classes(source) or 1000)
+        classes = 1000 if source == "imagenet" else (weight_sources.source_classes(source) or 1000)
     model = model_lib.MobileNetV1(input_shape=(image_size, image_size, 3), alpha=alpha,
                                   include_top=include_top, classes=classes)
     weights_lib.load_weights(model, source, checkpoint_weights=checkpoint_weights)

@@ -127,11 +127,11 @@ def model_from_weights(weights, *, alpha, image_size, classes=None, checkpoint_w
     (what ``MobileNetV1(weights=...)`` takes). ``classes``: the head's size; default what the
     weights file holds (1000 for ``"imagenet"``, 1001 for TF-slim checkpoints)."""
     from mobilenet_tf.model import builder
-    from mobilenet_tf.model import weights as weights_lib
+    from mobilenet_tf.model import weight_sources
     if classes is None:
         classes = 1000
         if weights not in (None, "imagenet"):
-            classes = weights_lib.source_classes(weights) or 1000
+            classes = weight_sources.source_classes(weights) or 1000
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     return builder.MobileNetV1(input_shape=(*size, 3), alpha=alpha, weights=weights,
                                classes=classes, checkpoint_weights=checkpoint_weights)
