@@ -157,6 +157,23 @@ def test_no_module_is_over_the_size_of_one_job():
     assert {m: n for m, n in sizes.items() if n > MAX_LINES} == {}
 
 
+def _documented_modules():
+    """The module paths the layout list in docs/development.md names (one per line)."""
+    text = (REPO_ROOT / "docs" / "development.md").read_text()
+    begin, end = text.index("<!-- layout list: begin"), text.index("<!-- layout list: end")
+    return [line.split()[0] for line in text[begin:end].splitlines()
+            if line.startswith("mobilenet_tf/")]
+
+
+def test_the_docs_layout_list_names_every_module_once():
+    files = sorted(str(p.relative_to(REPO_ROOT)) for p in PACKAGE.rglob("*.py"))
+    listed = _documented_modules()
+    assert sorted(set(listed)) == sorted(listed), "a module is listed twice"
+    assert {"missing from the list": sorted(set(files) - set(listed)),
+            "listed but not there": sorted(set(listed) - set(files))} == {
+        "missing from the list": [], "listed but not there": []}
+
+
 def test_the_checks_can_fail():
     """The circle finder finds circles, and the layer check finds an upward import."""
     assert _cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
