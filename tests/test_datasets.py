@@ -1,4 +1,5 @@
-"""Datasets: folder scanning (bad files reported and left out), tfds errors, synthetic data, pipelines."""
+"""Data readers and pipelines: folder scanning (bad files reported and left out), the shared layout
+rules and hold-out draw, tfds errors (training and evaluate), synthetic data, pipelines."""
 
 import collections
 import os
@@ -381,3 +382,56 @@ def test_imagenet_wordnet_id_folders_get_imagenet_label_indices(tmp_path, shared
     os.rename(tmp_path / "in" / "val" / rows[0]["synset"], tmp_path / "in" / "val" / "other")
     plain = data_lib.load_dataset(f"folder:{tmp_path / 'in'}")
     assert plain.num_classes == 6
+
+
+def test_the_manifest_holds_out_the_draw_of_hold_out(tmp_path):
+    """One hold-out draw: the validation files of a folder's manifest are those that
+    ``manifest.hold_out`` draws from the same listing (per class, seeded), for two seeds."""
+    for cls, n in (("a", 7), ("b", 9), ("c", 4)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            _png(tmp_path / cls / f"{i}.png", (i, 0, 0), size=(8, 8))
+    scan = data_lib.scan_folder(str(tmp_path))
+    drawn = []
+    for seed in (0, 1):
+        data = data_lib.load_dataset(f"folder:{tmp_path}", validation_fraction=0.3, seed=seed)
+        held = sorted((x["path"].decode(), int(y))
+                      for x, y in data.validation_source.as_numpy_iterator())
+        assert held == manifest.hold_out(scan.train, 0.3, 3, seed)[1]
+        drawn.append(held)
+    assert drawn[0] != drawn[1] and len(drawn[0]) == 2 + 3 + 1
+
+
+def test_evaluation_and_training_read_a_folder_by_the_same_layout_rules(tmp_path):
+    """``read_labelled_folder`` (predict, evaluate) and the training reader share the layout
+    rules: of ``train/`` + ``validation/`` both read ``validation/``, the same files in the same
+    order with the same labels, and neither reads a hidden file."""
+    from mobilenet_tf.data import labelled
+    for split in ("train", "validation"):
+        for c, cls in enumerate(("a", "b")):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(3):
+                _png(tmp_path / split / cls / f"{i}.png", (80 * c, 40 * i, 0), size=(8, 8))
+    _png(tmp_path / "validation" / "a" / ".hidden.png", (1, 1, 1), size=(8, 8))
+    scan = data_lib.scan_folder(str(tmp_path))
+    scored = labelled.read_labelled_folder(tmp_path, ["a", "b"])
+    assert scored.layout == "validation/ of a train/validation folder"
+    assert list(zip(scored.paths, scored.labels)) == scan.validation
+    assert len(scan.validation) == 6 and not any(".hidden" in p for p in scored.paths)
+
+
+def test_evaluate_reads_tfds_by_the_training_rules_and_never_downloads(tmp_path, monkeypatch):
+    """``evaluate --images=tfds:NAME`` goes through the training reader with downloads off: a
+    dataset that is not prepared is refused with that reader's advice, whatever the network."""
+    from mobilenet_tf.errors import InputError
+    from mobilenet_tf.inference import classifier as inference
+    monkeypatch.setattr(tfds_reader, "_network_reachable", lambda timeout=3.0: False)
+    stub = inference.Classifier(model=None, image_size=(32, 32), names=["a", "b"], imagenet=False,
+                                source="stub")
+    with pytest.raises(InputError) as info:
+        inference.tfds_batches("tfds:tf_flowers", stub, str(tmp_path), "resize", 4)
+    assert str(info.value) == (
+        f"--images=tfds:tf_flowers: cannot read the TFDS dataset (tfds dataset 'tf_flowers' is "
+        f"not prepared in {tmp_path} and downloads are off: run `tfds build tf_flowers "
+        "--data_dir=DIR`, pass --data_dir=DIR)")
+    assert not any(tmp_path.iterdir())

@@ -5,6 +5,7 @@ one-line refusals; the folder manifest; tfds imagenet2012 with tfds' mock data."
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -346,6 +347,48 @@ def test_folder_manifest_is_kept_reused_unopened_and_rebuilt_when_the_folder_cha
     assert info["files"] == 10                # the kept one is replaced only by save_manifest
     data_lib.save_manifest(changed, str(run))
     assert json.loads((run / "manifest.json").read_text())["files"] == 11
+
+
+LEGACY = REPO_ROOT / "tests" / "data" / "runs_0_1_0"
+# The fingerprint that 0.1.0 (commit 2ead3fe, datasets._folder_fingerprint) computes for its
+# photos/ folder, listed as "photos", with every file's mtime set to _LEGACY_MTIME_NS.
+_LEGACY_MTIME_NS = 1_700_000_000_123_456_789
+_LEGACY_FINGERPRINT = "15e5c97fe4f6231c1d094256aa1a2d444cfe26c4716ec7c234faebc1b1696f96"
+
+
+def test_a_manifest_kept_by_0_1_0_is_read_and_reused(tmp_path, monkeypatch, library_log):
+    """The manifest a 0.1.0 run kept (``runs_0_1_0/folder/folder_manifest``, made in
+    /tmp/legacy_runs from --dataset=folder:photos): listing the same photos today gives the same
+    files, labels and held-out draw byte for byte, the same description and the fingerprint
+    0.1.0 computes; and with the folder where it was made, the kept manifest is reused without
+    opening a file."""
+    shutil.copytree(LEGACY / "photos", tmp_path / "photos")
+    for path in (tmp_path / "photos").rglob("*.jpg"):
+        os.utime(path, ns=(_LEGACY_MTIME_NS, _LEGACY_MTIME_NS))
+    monkeypatch.chdir(tmp_path)
+    kept = LEGACY / "folder" / "folder_manifest"
+    info = json.loads((kept / "manifest.json").read_text())
+    fresh = data_lib.load_dataset("folder:photos", validation_fraction=0.25)
+    for name in ("train.tsv", "validation.tsv"):
+        assert open(os.path.join(fresh.manifest["dir"], name)).read() == (kept / name).read_text()
+    made = fresh.manifest["info"]
+    assert made["key"] == dict(info["key"], folder=os.path.abspath("photos"))
+    assert made["fingerprint"] == _LEGACY_FINGERPRINT
+    assert {k: v for k, v in made.items() if k not in ("key", "fingerprint")} == {
+        k: v for k, v in info.items() if k not in ("key", "fingerprint")}
+    # The kept manifest, as 0.1.0 would find it had it been made in this folder.
+    run = tmp_path / "run" / data_lib.MANIFEST_DIR
+    shutil.copytree(kept, run)
+    (run / "manifest.json").write_text(json.dumps(dict(
+        info, key=dict(info["key"], folder=os.path.abspath("photos")),
+        fingerprint=_LEGACY_FINGERPRINT)))
+    library_log.clear()
+    again = data_lib.load_dataset("folder:photos", validation_fraction=0.25, manifest_dir=str(run))
+    assert any(f"reusing {run} (18 files, no file opened)" in line for line in library_log)
+    assert (again.num_train, again.num_validation, again.class_names) == (
+        12, 6, ["blue", "green", "red"])
+    assert sorted(int(y) for _, y in again.validation_source.as_numpy_iterator()) == [
+        0, 0, 1, 1, 2, 2]
 
 
 def test_a_training_run_keeps_the_manifest_reuses_it_on_resume_and_counts_undecodable_files(

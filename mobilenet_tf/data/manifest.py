@@ -25,7 +25,7 @@ from mobilenet_tf.data import layout as layout_lib
 from mobilenet_tf.data.readers.base import DatasetError
 
 __all__ = ["MANIFEST_DIR", "MANIFEST_FILE", "hold_out_class", "hold_out", "folder_fingerprint",
-           "load_or_build", "copy_manifest"]
+           "require_images", "load_or_build", "copy_manifest"]
 
 logger = logging.getLogger(__name__)
 
@@ -144,17 +144,23 @@ def _build(path, formats, validation_fraction, seed, out_dir, workers=None):
             train, val = hold_out_class(good, validation_fraction, rng)
             write("validation", label, val)
             write("train", label, train)
-    if total == 0:
-        raise DatasetError(f"folder dataset {path!r} has no files in its class folders "
-                           f"({layout_lib.HOW})")
-    if counts["train"] == 0:
-        raise DatasetError(f"folder dataset {path!r} has no usable training image "
-                           f"({len(skipped)} files left out, first: {skipped[0][0]}: {skipped[0][1]})")
+    require_images(path, total, counts["train"], skipped)
     return {"key": _key(path, formats, validation_fraction, seed),
             "fingerprint": digest.hexdigest(), "layout": found.kind,
             "class_names": found.class_names, "num_train": counts["train"],
             "num_validation": counts["validation"], "files": total,
             "skipped": [list(s) for s in skipped]}
+
+
+def require_images(path, files, num_train, skipped):
+    """DatasetError (one line) when the class folders of folder `path` hold no file (`files`
+    is 0), or no usable training image (`num_train` is 0; `skipped` says why)."""
+    if files == 0:
+        raise DatasetError(f"folder dataset {path!r} has no files in its class folders "
+                           f"({layout_lib.HOW})")
+    if num_train == 0:
+        raise DatasetError(f"folder dataset {path!r} has no usable training image "
+                           f"({len(skipped)} files left out, first: {skipped[0][0]}: {skipped[0][1]})")
 
 
 def load_or_build(spec, path, formats, validation_fraction, seed, manifest_dir=None):

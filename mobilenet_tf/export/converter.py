@@ -32,7 +32,7 @@
   median latency at 1 thread and at all cores.
 * :func:`load_images`: evaluation-preprocessed images (central crop 0.875, bilinear
   resize, as ``mobilenet_tf.data.preprocessing.preprocess_for_eval``) from a dataset spec
-  (``mobilenet_tf.data.datasets``: a tfds name, ``folder:PATH``, ``synthetic``; also a folder
+  (``mobilenet_tf.data.load_dataset``: a tfds name, ``folder:PATH``, ``synthetic``; also a folder
   holding an ImageNet ``labels.csv`` as ``mobilenet_tf.data.labelled.read_labelled_folder`` reads), as uint8.
 
 This module returns bytes and records; it writes no files except inside a temporary

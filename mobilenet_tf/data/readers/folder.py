@@ -22,7 +22,7 @@ from mobilenet_tf.data import checks
 from mobilenet_tf.data import layout as layout_lib
 from mobilenet_tf.data import manifest as manifest_lib
 from mobilenet_tf.data.options import DEFAULT_FOLDER_FORMATS
-from mobilenet_tf.data.readers.base import DatasetError, ImageDataset
+from mobilenet_tf.data.readers.base import ImageDataset
 from mobilenet_tf.model import imagenet
 from mobilenet_tf.model import labels as labels_lib
 
@@ -125,14 +125,9 @@ def scan_folder(path, formats=DEFAULT_FOLDER_FORMATS, *, workers=None, decode=Fa
     train_files = layout_lib.class_files(found.train_root, found.class_names)
     val_files = layout_lib.class_files(found.val_root, found.class_names) if found.val_root else []
     candidates = train_files + val_files
-    if not candidates:
-        raise DatasetError(f"folder dataset {path!r} has no files in its class folders "
-                           f"({layout_lib.HOW})")
     skipped = checks.check_files(candidates, formats, workers, decode)
     bad = {p for p, _ in skipped}
     train = [(p, label) for p, label in train_files if p not in bad]
     validation = [(p, label) for p, label in val_files if p not in bad] if found.val_root else None
-    if not train:
-        raise DatasetError(f"folder dataset {path!r} has no usable training image "
-                           f"({len(skipped)} files left out, first: {skipped[0][0]}: {skipped[0][1]})")
+    manifest_lib.require_images(path, len(candidates), len(train), skipped)
     return FolderScan(found.class_names, train, validation, skipped, found.kind)
