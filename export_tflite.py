@@ -32,6 +32,7 @@ from absl import logging
 from mobilenet_tf import errors
 from mobilenet_tf.utils import fileio
 from mobilenet_tf.cli import runner as runtime
+from mobilenet_tf.utils import console
 from mobilenet_tf.utils import native
 from mobilenet_tf.data import options as data_options
 
@@ -245,6 +246,7 @@ def _labels_for_model(loaded, num_classes):
 
 def _export():
     native.import_tensorflow()
+    console.log_to()
     from mobilenet_tf.export import converter as export
     model, class_names, description = _build_model()
     size = export.model_image_size(model)

@@ -293,6 +293,7 @@ def _config():
 def _run(stop):
     native.import_tensorflow()
     logging.set_verbosity(logging.ERROR)   # tfds and TF chatter; errors still show
+    console.log_to()                       # the library's lines (data found, files skipped)
     from mobilenet_tf.training import loop as training
     config = _config()
     if config.mode == "eval":

@@ -50,7 +50,7 @@ def main():
             sys.exit(f"missing {path} (set MOBILENET_TF_DATA)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as datasets
     from mobilenet_tf.training import distillation
     from mobilenet_tf.training import loop as training
 
@@ -71,7 +71,7 @@ def main():
                                   init_weights=str(weights / "mobilenet_7_5_192_tf.h5"))
     # What the teacher scores on the 128x128 crops it is shown during distillation.
     teacher = distillation.load_teacher(str(work / "teacher"))
-    ds = datasets.load_dataset(f"folder:{folder}", log=quiet)
+    ds = datasets.load_dataset(f"folder:{folder}")
     seen = distillation.logits_model(teacher.model, (128, 128))
     seen.compile(metrics=[keras.metrics.CategoricalAccuracy(name="top1")],
                  loss=keras.losses.CategoricalCrossentropy(from_logits=True))

@@ -10,12 +10,13 @@ Three parts, each measured side by side in one run (parts can be run separately)
   class folders; generated once in ``--work_dir``) and ``train.py --dataset=folder:...``
   (α=0.25/128, batch 32, ``--mode=train``) in a fresh process, timed from the moment the
   process is started to the end of its first training step, three ways, taking turns:
-  *full decode* (today's start on ``main``: ``datasets.scan_folder`` decodes every file
-  before training, in the same thread pool; reproduced by putting ``main``'s ``_folder``
-  in place of the manifest), *manifest* (the header check into a manifest kept in the run
-  folder) and *resumed* (the same command with one more step: the kept manifest is reused
-  when the folder is unchanged, and the checkpoint restored).
-* **throughput**: images/s of ``datasets.train_input`` (decode + Inception training
+  *full decode* (today's start on ``main``: ``scan_folder`` decodes every file
+  before training, in the same thread pool; reproduced by putting ``main``'s folder
+  reader in place of ``mobilenet_tf.data.readers.folder.load``), *manifest* (the header
+  check into a manifest kept in the run folder) and *resumed* (the same command with one
+  more step: the kept manifest is reused when the folder is unchanged, and the checkpoint
+  restored).
+* **throughput**: images/s of ``mobilenet_tf.data.train_input`` (decode + Inception training
   preprocessing + batching, nothing cached) at 224 and 128 from the 244 hymenoptera
   training photos as a folder and as TFRecord shards (written once by
   ``mobilenet_tf.data.tfrecords.write_shards``), with tf.data limited to one thread (per core)
@@ -167,22 +168,24 @@ def _event(name):
     print(f"{EVENT}{name} {time.time():.6f}", flush=True)
 
 
-def _main_folder(datasets):
-    """``main``'s ``datasets._folder``: ``scan_folder`` decodes every file before training (the
-    same thread pool), then the list is held in memory (its ``_hold_out`` and ``_pairs_source``)."""
-    def folder(spec, path, formats, validation_fraction, seed, log, manifest_dir=None):
-        scan = datasets.scan_folder(path, formats, decode=True)
-        train, val = scan.train, scan.validation
-        if val is None:
-            train, val = datasets._hold_out(train, validation_fraction, len(scan.class_names), seed)
-        log(f"{spec}: {len(scan.class_names)} classes, {len(train)} training and {len(val)} "
-            f"validation images (every file decoded); files left out: {len(scan.skipped)}")
-        return datasets.ImageDataset(
-            spec=spec, num_classes=len(scan.class_names), num_train=len(train),
-            num_validation=len(val), train_source=datasets._pairs_source(train),
-            validation_source=datasets._pairs_source(val), encoded=True,
-            class_names=scan.class_names, skipped=scan.skipped, description=spec, log=log)
-    return folder
+def _main_folder(spec, path, formats, validation_fraction, seed, manifest_dir=None):
+    """``main``'s folder reader: ``scan_folder`` decodes every file before training (the same
+    thread pool), then the list is held in memory (the manifest's hold-out draw, a source of
+    the (path, label) list)."""
+    from mobilenet_tf import data as data_lib
+    from mobilenet_tf.data import manifest
+    from mobilenet_tf.data.readers import unlabelled
+    scan = data_lib.scan_folder(path, formats, decode=True)
+    train, val = scan.train, scan.validation
+    if val is None:
+        train, val = manifest.hold_out(train, validation_fraction, len(scan.class_names), seed)
+    print(f"{spec}: {len(scan.class_names)} classes, {len(train)} training and {len(val)} "
+          f"validation images (every file decoded); files left out: {len(scan.skipped)}")
+    return data_lib.ImageDataset(
+        spec=spec, num_classes=len(scan.class_names), num_train=len(train),
+        num_validation=len(val), train_source=unlabelled.pairs_source(train),
+        validation_source=unlabelled.pairs_source(val), encoded=True,
+        class_names=scan.class_names, skipped=scan.skipped, description=spec)
 
 
 def startup_child(variant, argv):
@@ -190,11 +193,11 @@ def startup_child(variant, argv):
     _event("python")
     from mobilenet_tf.utils import native
     native.import_tensorflow()
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf.data.readers import folder
     from mobilenet_tf.training import loop as training
     _event("imported")
     if variant == "full_decode":
-        datasets._folder = _main_folder(datasets)
+        folder.load = _main_folder
     load = training._load_data
 
     def load_data(config, log):
@@ -266,28 +269,28 @@ def startup(work, files, classes, px, repetitions, log=_log):
 
 def _plain_decode(dataset, ds):
     """``main``'s decode step: a parallel map, no skipping (a file that cannot be decoded stops
-    the run), in place of ``datasets._decode_skipping``."""
+    the run), in place of ``mobilenet_tf.data.decoding.decode_skipping``."""
     import tensorflow as tf
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf.data import decoding
 
     def decode(image, label):
-        data, _, boxes = datasets._unpack(image)
-        return datasets._decode(data), label, boxes
+        data, _, boxes = decoding._unpack(image)
+        return decoding.decode_image(data), label, boxes
     return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _input_rate(spec, size, *, batch_size, batches, threads, plain=False):
     import tensorflow as tf
-    from mobilenet_tf.data import datasets
-    data = datasets.load_dataset(spec, image_size=size, validation_fraction=0.0,
-                                 log=lambda *a: None)
-    skipping = datasets._decode_skipping
+    from mobilenet_tf import data as data_lib
+    from mobilenet_tf.data import decoding
+    data = data_lib.load_dataset(spec, image_size=size, validation_fraction=0.0)
+    skipping = decoding.decode_skipping
     if plain:
-        datasets._decode_skipping = _plain_decode
+        decoding.decode_skipping = _plain_decode
     try:
-        ds = datasets.train_input(data, batch_size=batch_size, image_size=size).repeat()
+        ds = data_lib.train_input(data, batch_size=batch_size, image_size=size).repeat()
     finally:
-        datasets._decode_skipping = skipping
+        decoding.decode_skipping = skipping
     options = tf.data.Options()
     if threads:
         options.threading.private_threadpool_size = threads
@@ -322,7 +325,7 @@ def _step_rate(alpha, size, *, batch_size, steps, warmup=2):
 
 
 def throughput(work, *, batch_size, batches, repetitions, train_batch_size, train_steps, log=_log):
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as data_lib
     from mobilenet_tf.data import tfrecords
     folder = _data_dir() / "hymenoptera" / "train"
     if not folder.is_dir():
@@ -330,7 +333,7 @@ def throughput(work, *, batch_size, batches, repetitions, train_batch_size, trai
                          "the folder holding hymenoptera/)")
     shards = work / "hymenoptera_tfrecord"
     if not (shards / tfrecords.LABELS_FILE).is_file():
-        scan = datasets.scan_folder(str(folder))
+        scan = data_lib.scan_folder(str(folder))
         tfrecords.write_shards({"train": (scan.train, 4)}, scan.class_names, str(shards),
                                progress=False)
     sources = {"folder": f"folder:{folder}", "tfrecord": f"tfrecord:{shards}",
@@ -373,34 +376,35 @@ def memory_child(root, manifest_dir, how):
     batches of ``train_input``, and the seconds the listing took."""
     from mobilenet_tf.utils import native
     native.import_tensorflow()
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as data_lib
+    from mobilenet_tf.data import checks, layout, manifest
+    from mobilenet_tf.data.readers import unlabelled
     out = {"imported": _proc_status_kib("VmHWM") / 1024}
     start = time.perf_counter()
     if how == "in_memory":
-        # main's scan_folder and _folder with the header check in place of the decode: every
-        # (path, label) in a list, one thread-pool task per file, then tf.constant of the paths.
+        # main's scan_folder and folder reader with the header check in place of the decode:
+        # every (path, label) in a list, one thread-pool task per file, then tf.constant of
+        # the paths.
         import concurrent.futures
-        _, train_root, _, class_names = datasets._folder_layout(root)
-        candidates = datasets._list_class_files(train_root, class_names)
-        formats = datasets.DEFAULT_FOLDER_FORMATS
+        found = layout.labelled_layout(root)
+        candidates = layout.class_files(found.train_root, found.class_names)
+        formats = data_lib.DEFAULT_FOLDER_FORMATS
         with concurrent.futures.ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 2)) as pool:
-            reasons = list(pool.map(lambda item: datasets._check_file(item[0], formats),
+            reasons = list(pool.map(lambda item: checks.check_file(item[0], formats),
                                     candidates))
         usable = [c for c, r in zip(candidates, reasons) if r is None]
-        train, _ = datasets._hold_out(usable, 0.1, len(class_names), 0)
-        data = datasets.ImageDataset(spec=root, num_classes=len(class_names),
+        train, _ = manifest.hold_out(usable, 0.1, len(found.class_names), 0)
+        data = data_lib.ImageDataset(spec=root, num_classes=len(found.class_names),
                                      num_train=len(train), num_validation=0,
-                                     train_source=datasets._pairs_source(train),
-                                     validation_source=None, encoded=True,
-                                     log=lambda *a: None)
+                                     train_source=unlabelled.pairs_source(train),
+                                     validation_source=None, encoded=True)
     else:
-        data = datasets.load_dataset(f"folder:{root}", manifest_dir=manifest_dir,
-                                     log=lambda *a: None)
-        datasets.save_manifest(data, manifest_dir)
+        data = data_lib.load_dataset(f"folder:{root}", manifest_dir=manifest_dir)
+        data_lib.save_manifest(data, manifest_dir)
     out["seconds"] = time.perf_counter() - start
     out["listed"] = _proc_status_kib("VmHWM") / 1024
     out["files"] = data.num_train + data.num_validation
-    it = iter(datasets.train_input(data, batch_size=32, image_size=128))
+    it = iter(data_lib.train_input(data, batch_size=32, image_size=128))
     for _ in range(5):
         next(it)
     out["batches"] = _proc_status_kib("VmHWM") / 1024

@@ -25,7 +25,7 @@ up, alternately: repetition r times ``--steps`` steps of each model in turn,
 so machine noise hits all alike. Reported: median images/s of each and the
 median of the per-repetition ratios ours / Keras.
 
-The input pipeline row measures ``mobilenet_tf.data.datasets.train_input`` on the
+The input pipeline row measures ``mobilenet_tf.data.train_input`` on the
 real JPEGs of ``../shared/data/hymenoptera`` (or ``$MOBILENET_TF_DATA``):
 decode + Inception training preprocessing + batching, cached nothing, with
 tf.data limited to one thread (images/s per core) and with all cores.
@@ -141,15 +141,14 @@ def bench_row(row, *, batch_size, steps, repetitions, warmup, log):
 def bench_input(size, *, batch_size, batches, threads, log):
     """images/s of decode + Inception training preprocessing of hymenoptera's JPEGs."""
     import tensorflow as tf
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as data_lib
     folder = _data_dir() / "hymenoptera"
     if not folder.is_dir():
         log(f"  input pipeline: {folder} not found, skipped")
         return None
-    data = datasets.load_dataset(f"folder:{folder}", image_size=size, validation_fraction=0.0,
-                                 log=lambda *a: None)
+    data = data_lib.load_dataset(f"folder:{folder}", image_size=size, validation_fraction=0.0)
     # One epoch of hymenoptera is 7 batches of 32: repeat it (decoding is never cached here).
-    ds = datasets.train_input(data, batch_size=batch_size, image_size=size).repeat()
+    ds = data_lib.train_input(data, batch_size=batch_size, image_size=size).repeat()
     options = tf.data.Options()
     if threads:
         options.threading.private_threadpool_size = threads

@@ -32,10 +32,10 @@ MOVED = {
     "qat": (_M + "qat", _M + "qat_layers"),
     "imagenet": (_M + "imagenet", _D + "preprocessing"),
     "labels": (_M + "labels",),
-    "images": (_D + "images",),
+    "images": (_D + "images", _D + "layout"),
     "preprocessing": (_D + "preprocessing",),
     "tfrecords": (_D + "tfrecords",),
-    "datasets": (_D + "datasets", _D + "options"),
+    "datasets": ("mobilenet_tf.data",),    # the package's table: load_dataset, readers, pipelines
     "train_options": (_D + "options", _T + "options"),
     "training": (_T + "loop", _T + "options"),
     "distillation": (_T + "distillation",),

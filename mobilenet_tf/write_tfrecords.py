@@ -74,9 +74,10 @@ def main(argv=None):
 
 def _run(args, formats):
     native.import_tensorflow()
-    from mobilenet_tf.data import datasets
+    console.log_to()
     from mobilenet_tf.data import tfrecords
-    scan = datasets.scan_folder(args.images, formats)
+    from mobilenet_tf.data.readers import folder
+    scan = folder.scan_folder(args.images, formats)
     splits = {"train": scan.train}
     if scan.validation is not None:
         splits["validation"] = scan.validation

@@ -1,4 +1,5 @@
-"""Datasets: folder scanning (bad files reported and left out), tfds errors, synthetic data, pipelines."""
+"""Data readers and pipelines: folder scanning (bad files reported and left out), the shared layout
+rules and hold-out draw, tfds errors (training and evaluate), synthetic data, pipelines."""
 
 import collections
 import os
@@ -9,8 +10,10 @@ import pytest
 import tensorflow as tf
 
 import numerics
-from mobilenet_tf.data import datasets
-from mobilenet_tf.data.options import parse_dataset_spec
+from mobilenet_tf import data as data_lib
+from mobilenet_tf.data import checks, decoding, manifest
+from mobilenet_tf.data.options import DEFAULT_FOLDER_FORMATS, parse_dataset_spec
+from mobilenet_tf.data.readers import tfds as tfds_reader
 
 
 def _png(path, rgb, size=(40, 40)):
@@ -39,12 +42,12 @@ def bad_folder(tmp_path, shared_data):
     return tmp_path
 
 
-def test_gif_and_text_are_left_out_at_start_and_truncated_jpeg_when_met(bad_folder):
+def test_gif_and_text_are_left_out_at_start_and_truncated_jpeg_when_met(bad_folder, library_log):
     """The start-up check reads headers only: the GIF (formats) and the text file are left out
     and reported; the truncated JPEG has a JPEG header, so it is skipped when the pipeline meets
     it, named once however often it is met, and every other image comes through."""
-    lines = []
-    data = datasets.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2, log=lines.append)
+    lines = library_log
+    data = data_lib.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2)
     skipped = dict(data.skipped)
     assert sorted(os.path.basename(p) for p in skipped) == ["imageNotFound.gif", "notes.txt"]
     gif = str(bad_folder / "ants" / "imageNotFound.gif")
@@ -55,15 +58,15 @@ def test_gif_and_text_are_left_out_at_start_and_truncated_jpeg_when_met(bad_fold
     assert "left out 2 of 13 files" in report and f"{gif}: GIF" in report
     assert data.num_train + data.num_validation == 11 and data.num_validation == 2
     assert data.class_names == ["ants", "bees"]
-    assert datasets.skipped_during_training(data) == []
+    assert data_lib.skipped_during_training(data) == []
     lines.clear()
     for _ in range(2):       # every image the pipelines yield decodes; the bad one is met twice
-        counts = [sum(int(b[0].shape[0]) for b in datasets.eval_input(
+        counts = [sum(int(b[0].shape[0]) for b in data_lib.eval_input(
             data, batch_size=4, image_size=32, source=source))
             for source in (data.train_source, data.validation_source)]
         assert sum(counts) == 10
     truncated = str(bad_folder / "bees" / "truncated.jpg")
-    assert datasets.skipped_during_training(data) == [truncated]
+    assert data_lib.skipped_during_training(data) == [truncated]
     assert [line for line in lines if "truncated.jpg" in line] == [
         f"folder:{bad_folder}: skipped {truncated}: cannot be read or decoded (1 skipped so far; "
         "training goes on)"]
@@ -79,12 +82,12 @@ def test_undecodable_files_do_not_shorten_an_epoch(tmp_path):
     data = _jpeg_bytes()
     for name in ("x.jpg", "y.jpg"):
         (tmp_path / "b" / name).write_bytes(data[: len(data) // 3])
-    data = datasets.load_dataset(f"folder:{tmp_path}", validation_fraction=0, log=lambda *_: None)
+    data = data_lib.load_dataset(f"folder:{tmp_path}", validation_fraction=0)
     assert data.num_train == 10              # both pass the header check: 2 steps of 4
     for epoch in range(4):
-        batches = list(datasets.train_input(data, batch_size=4, image_size=16, epoch=epoch))
+        batches = list(data_lib.train_input(data, batch_size=4, image_size=16, epoch=epoch))
         assert [int(x.shape[0]) for x, _ in batches] == [4, 4]
-    assert sorted(os.path.basename(p) for p in datasets.skipped_during_training(data)) == [
+    assert sorted(os.path.basename(p) for p in data_lib.skipped_during_training(data)) == [
         "x.jpg", "y.jpg"]
 
 
@@ -93,9 +96,9 @@ def test_header_checks_in_threads_or_not_find_the_same_files(tmp_path, monkeypat
     """The header check runs on one thread when a file is quick to check and in chunks over
     threads when storage is slow: the same files are left out, each with its own reason, in
     order, either way (a probe of 2 files, chunks of 3, bad files spread over the chunks)."""
-    monkeypatch.setattr(datasets, "_PROBE_FILES", 2)
-    monkeypatch.setattr(datasets, "_CHUNK_FILES", 3)
-    monkeypatch.setattr(datasets, "_THREADS_ABOVE_SECONDS", threads_above)
+    monkeypatch.setattr(checks, "_PROBE_FILES", 2)
+    monkeypatch.setattr(checks, "_CHUNK_FILES", 3)
+    monkeypatch.setattr(checks, "_THREADS_ABOVE_SECONDS", threads_above)
     jpeg = _jpeg_bytes((8, 8))
     pairs, expected = [], []
     for i in range(14):
@@ -109,20 +112,20 @@ def test_header_checks_in_threads_or_not_find_the_same_files(tmp_path, monkeypat
         else:
             path.write_bytes(jpeg)
         pairs.append((str(path), i % 2))
-    assert datasets._check_files(pairs, datasets.DEFAULT_FOLDER_FORMATS) == expected
+    assert checks.check_files(pairs, DEFAULT_FOLDER_FORMATS) == expected
     assert len(expected) == 6
 
 
 def test_gif_is_read_when_asked(bad_folder):
-    data = datasets.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2,
-                                 formats=("jpeg", "png", "gif"), log=lambda *_: None)
+    data = data_lib.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2,
+                                 formats=("jpeg", "png", "gif"))
     assert [os.path.basename(p) for p, _ in data.skipped] == ["notes.txt"]
     assert data.num_train + data.num_validation == 12
 
 
-def test_hymenoptera_layout_counts_and_gif(shared_data):
-    lines = []
-    data = datasets.load_dataset(f"folder:{shared_data / 'hymenoptera'}", log=lines.append)
+def test_hymenoptera_layout_counts_and_gif(shared_data, library_log):
+    lines = library_log
+    data = data_lib.load_dataset(f"folder:{shared_data / 'hymenoptera'}")
     assert data.class_names == ["ants", "bees"]
     assert (data.num_train, data.num_validation) == (124 + 121 - 1, 70 + 83)
     assert [os.path.basename(p) for p, _ in data.skipped] == ["imageNotFound.gif"]
@@ -135,11 +138,11 @@ def test_train_val_layout_and_class_mismatch(tmp_path):
             (tmp_path / split / cls).mkdir(parents=True)
             for i in range(3):
                 _png(tmp_path / split / cls / f"{i}.png", (i * 40, 0, 0))
-    data = datasets.load_dataset(f"folder:{tmp_path}", log=lambda *_: None)
+    data = data_lib.load_dataset(f"folder:{tmp_path}")
     assert (data.num_train, data.num_validation, data.num_classes) == (6, 6, 2)
     (tmp_path / "val" / "c").mkdir()
-    with pytest.raises(datasets.DatasetError, match=r"val/ has classes that train/ lacks: \['c'\]"):
-        datasets.load_dataset(f"folder:{tmp_path}", log=lambda *_: None)
+    with pytest.raises(data_lib.DatasetError, match=r"val/ has classes that train/ lacks: \['c'\]"):
+        data_lib.load_dataset(f"folder:{tmp_path}")
 
 
 def test_held_out_fraction_is_per_class_and_seeded(tmp_path):
@@ -147,11 +150,11 @@ def test_held_out_fraction_is_per_class_and_seeded(tmp_path):
         (tmp_path / cls).mkdir()
         for i in range(10):
             _png(tmp_path / cls / f"{i}.png", (i, 0, 0), size=(8, 8))
-    scan = datasets.scan_folder(str(tmp_path))
-    train, val = datasets._hold_out(scan.train, 0.2, 3, seed=0)
+    scan = data_lib.scan_folder(str(tmp_path))
+    train, val = manifest.hold_out(scan.train, 0.2, 3, seed=0)
     assert len(val) == 6 and sorted(label for _, label in val) == [0, 0, 1, 1, 2, 2]
     assert not set(train) & set(val)
-    assert datasets._hold_out(scan.train, 0.2, 3, seed=0) == (train, val)
+    assert manifest.hold_out(scan.train, 0.2, 3, seed=0) == (train, val)
 
 
 @pytest.mark.parametrize("make, pattern", [
@@ -160,8 +163,8 @@ def test_held_out_fraction_is_per_class_and_seeded(tmp_path):
 ])
 def test_missing_or_empty_folder_is_one_line_error(tmp_path, make, pattern):
     t0 = time.perf_counter()
-    with pytest.raises(datasets.DatasetError, match=pattern) as info:
-        datasets.load_dataset(f"folder:{make(tmp_path)}", log=lambda *_: None)
+    with pytest.raises(data_lib.DatasetError, match=pattern) as info:
+        data_lib.load_dataset(f"folder:{make(tmp_path)}")
     assert "\n" not in str(info.value) and time.perf_counter() - t0 < 5
 
 
@@ -169,24 +172,24 @@ def test_folder_without_images(tmp_path):
     for cls in ("a", "b"):
         (tmp_path / cls).mkdir()
     (tmp_path / "a" / "x.txt").write_text("x")
-    with pytest.raises(datasets.DatasetError,
+    with pytest.raises(data_lib.DatasetError,
                        match=r"has no usable training image \(1 files left out, first: .*x\.txt: "
                              r"not an image file"):
-        datasets.load_dataset(f"folder:{tmp_path}", log=lambda *_: None)
+        data_lib.load_dataset(f"folder:{tmp_path}")
 
 
 def test_unknown_tfds_dataset_is_one_line_error_within_seconds(tmp_path):
     t0 = time.perf_counter()
-    with pytest.raises(datasets.DatasetError,
+    with pytest.raises(data_lib.DatasetError,
                        match=r"dataset 'no_such_dataset' is not a tensorflow-datasets dataset"):
-        datasets.load_dataset("no_such_dataset", data_dir=str(tmp_path))
+        data_lib.load_dataset("no_such_dataset", data_dir=str(tmp_path))
     assert time.perf_counter() - t0 < 10
 
 
 def test_unprepared_imagenet_says_how_to_provide_it(tmp_path):
     t0 = time.perf_counter()
-    with pytest.raises(datasets.DatasetError) as info:
-        datasets.load_dataset("imagenet2012", data_dir=str(tmp_path))
+    with pytest.raises(data_lib.DatasetError) as info:
+        data_lib.load_dataset("imagenet2012", data_dir=str(tmp_path))
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"tfds dataset 'imagenet2012' is not prepared in {tmp_path} and needs "
@@ -196,9 +199,9 @@ def test_unprepared_imagenet_says_how_to_provide_it(tmp_path):
 
 
 def test_no_download_means_one_line_error(tmp_path):
-    with pytest.raises(datasets.DatasetError,
+    with pytest.raises(data_lib.DatasetError,
                        match=r"tfds dataset 'tf_flowers' is not prepared in .* downloads are off"):
-        datasets.load_dataset("tf_flowers", data_dir=str(tmp_path), download=False)
+        data_lib.load_dataset("tf_flowers", data_dir=str(tmp_path), download=False)
 
 
 @pytest.mark.parametrize("spec, expected", [
@@ -223,7 +226,7 @@ def test_parse_dataset_spec_errors(spec, pattern):
 
 
 def test_synthetic_dataset_shapes_and_determinism():
-    data = datasets.load_dataset("synthetic", image_size=48, synthetic_examples=20,
+    data = data_lib.load_dataset("synthetic", image_size=48, synthetic_examples=20,
                                  synthetic_classes=7, validation_fraction=0.25)
     assert (data.num_train, data.num_validation, data.num_classes) == (15, 5, 7)
     a = [(x.numpy(), int(y)) for x, y in data.train_source]
@@ -235,12 +238,12 @@ def test_synthetic_dataset_shapes_and_determinism():
 
 def test_train_input_is_a_function_of_epoch_and_step():
     """The batches of epoch e from step k equal those of a run that started at step 0 (exact resume)."""
-    data = datasets.load_dataset("synthetic", image_size=32, synthetic_examples=42,
+    data = data_lib.load_dataset("synthetic", image_size=32, synthetic_examples=42,
                                  synthetic_classes=1000, validation_fraction=0)
     kwargs = dict(batch_size=4, image_size=32, seed=3)   # 10 steps per epoch, 2 examples unused
 
     def labels(epoch, skip=0):
-        ds = datasets.train_input(data, epoch=epoch, skip_steps=skip, **kwargs)
+        ds = data_lib.train_input(data, epoch=epoch, skip_steps=skip, **kwargs)
         return [np.argmax(y.numpy(), axis=-1).tolist() for _, y in ds]
 
     epoch0, epoch1 = labels(0), labels(1)
@@ -253,20 +256,20 @@ def test_train_input_is_a_function_of_epoch_and_step():
     all_labels = [int(y) for _, y in data.train_source]
     assert len(flat0) == 40 and not collections.Counter(flat0) - collections.Counter(all_labels)
     assert flat0 != flat1
-    x, y = next(iter(datasets.train_input(data, **kwargs)))
+    x, y = next(iter(data_lib.train_input(data, **kwargs)))
     assert x.shape == (4, 32, 32, 3) and y.shape == (4, 1000) and x.dtype == tf.float32
     with pytest.raises(ValueError, match=r"`skip_steps` must be in \[0, 10\)\. Received: skip_steps=10"):
-        datasets.train_input(data, skip_steps=10, **kwargs)
+        data_lib.train_input(data, skip_steps=10, **kwargs)
 
 
 def test_train_input_with_a_global_seed_of_0_is_reproducible():
     """keras.utils.set_random_seed(0) sets the global seed 0, which breaks tensor shuffle seeds."""
-    data = datasets.load_dataset("synthetic", image_size=32, synthetic_examples=16,
+    data = data_lib.load_dataset("synthetic", image_size=32, synthetic_examples=16,
                                  synthetic_classes=100, validation_fraction=0)
 
     def labels():
         tf.random.set_seed(0)
-        return [y.numpy().argmax(-1).tolist() for _, y in datasets.train_input(
+        return [y.numpy().argmax(-1).tolist() for _, y in data_lib.train_input(
             data, batch_size=4, image_size=32, epoch=2, skip_steps=1)]
 
     a = labels()
@@ -274,9 +277,8 @@ def test_train_input_with_a_global_seed_of_0_is_reproducible():
 
 
 def test_eval_input_is_in_order_and_complete(bad_folder):
-    data = datasets.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2,
-                                 log=lambda *_: None)
-    batches = list(datasets.eval_input(data, batch_size=3, image_size=32))
+    data = data_lib.load_dataset(f"folder:{bad_folder}", validation_fraction=0.2)
+    batches = list(data_lib.eval_input(data, batch_size=3, image_size=32))
     assert sum(int(x.shape[0]) for x, _ in batches) == data.num_validation
 
 
@@ -286,19 +288,19 @@ def test_parallel_decoding_keeps_the_order_around_a_bad_file(tmp_path):
     middle left out and named."""
     for cls in ("a", "b"):
         (tmp_path / cls).mkdir()
-    values = [3 * i for i in range(min(85, 3 * datasets._DECODE_CYCLE + 5))]   # up to 252
+    values = [3 * i for i in range(min(85, 3 * decoding._DECODE_CYCLE + 5))]   # up to 252
     for i, v in enumerate(values):
         _png(tmp_path / "a" / f"{i:03d}.png", (v, v, v), size=(8, 8))
     whole = _jpeg_bytes((8, 8))
     (tmp_path / "a" / "020x.jpg").write_bytes(whole[: len(whole) // 2])
     _png(tmp_path / "b" / "0.png", (254, 254, 254), size=(8, 8))
-    data = datasets.load_dataset(f"folder:{tmp_path}", validation_fraction=0.0, log=lambda *_: None)
+    data = data_lib.load_dataset(f"folder:{tmp_path}", validation_fraction=0.0)
     seen = []
-    for x, _ in datasets.eval_input(data, batch_size=7, image_size=8, source=data.train_source):
+    for x, _ in data_lib.eval_input(data, batch_size=7, image_size=8, source=data.train_source):
         # A flat image stays flat through crop and resize; [-1, 1] back to 0..255.
         seen += np.round((x.numpy().mean(axis=(1, 2, 3)) + 1) * 127.5).astype(int).tolist()
     assert seen == values + [254]
-    assert [os.path.basename(p) for p in datasets.skipped_during_training(data)] == ["020x.jpg"]
+    assert [os.path.basename(p) for p in data_lib.skipped_during_training(data)] == ["020x.jpg"]
 
 
 def test_eval_input_is_preprocess_for_eval_of_each_decoded_file(shared_data):
@@ -307,10 +309,10 @@ def test_eval_input_is_preprocess_for_eval_of_each_decoded_file(shared_data):
     from mobilenet_tf.data import images
     from mobilenet_tf.data import preprocessing
     root = shared_data / "hymenoptera"
-    data = datasets.load_dataset(f"folder:{root}", log=lambda *_: None)
-    paths = [p for p, _ in datasets.scan_folder(str(root)).validation]
+    data = data_lib.load_dataset(f"folder:{root}")
+    paths = [p for p, _ in data_lib.scan_folder(str(root)).validation]
     assert len(paths) == data.num_validation == 153
-    batches = datasets.eval_input(data, batch_size=64, image_size=96)
+    batches = data_lib.eval_input(data, batch_size=64, image_size=96)
     got = np.concatenate([x.numpy() for x, _ in batches])
     for path, image in zip(paths, got):
         expected = preprocessing.preprocess_for_eval(images.load_image(path), 96, 96)
@@ -322,7 +324,7 @@ def _indexed_dataset(n=16, size=48):
     rng = np.random.default_rng(0)
     pictures = rng.integers(0, 256, (n, size, size, 3)).astype(np.uint8)
     source = tf.data.Dataset.from_tensor_slices((pictures, np.arange(n, dtype=np.int64)))
-    return pictures, datasets.ImageDataset(spec="indexed", num_classes=n, num_train=n,
+    return pictures, data_lib.ImageDataset(spec="indexed", num_classes=n, num_train=n,
                                            num_validation=0, train_source=source,
                                            validation_source=None, encoded=False)
 
@@ -337,7 +339,7 @@ def test_train_input_applies_the_augmentation_it_is_given():
 
     def unchanged(**kwargs):
         flags = []
-        for x, y in datasets.train_input(data, batch_size=4, image_size=32, **kwargs):
+        for x, y in data_lib.train_input(data, batch_size=4, image_size=32, **kwargs):
             for image, index in zip(x.numpy(), y.numpy().argmax(axis=1)):
                 # Resizing a mirrored picture is the mirrored resize: float32 rounding apart.
                 flags.append(any(np.allclose(image, w, rtol=0, atol=8 * numerics.U32)
@@ -349,10 +351,10 @@ def test_train_input_applies_the_augmentation_it_is_given():
 
 
 def test_no_network_for_a_download_is_one_line_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "_network_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(tfds_reader, "_network_reachable", lambda timeout=3.0: False)
     t0 = time.perf_counter()
-    with pytest.raises(datasets.DatasetError) as info:
-        datasets.load_dataset("tf_flowers", data_dir=str(tmp_path))
+    with pytest.raises(data_lib.DatasetError) as info:
+        data_lib.load_dataset("tf_flowers", data_dir=str(tmp_path))
     assert str(info.value) == (
         f"tfds dataset 'tf_flowers' is not prepared in {tmp_path} and the network is not reachable "
         "to download it: run `tfds build tf_flowers --data_dir=DIR` on a machine with network, copy "
@@ -371,12 +373,65 @@ def test_imagenet_wordnet_id_folders_get_imagenet_label_indices(tmp_path, shared
             target = tmp_path / "in" / split / row["synset"]
             target.mkdir(parents=True)
             os.symlink(shared_data / "imagenet50" / row["file"], target / row["file"])
-    data = datasets.load_dataset(f"folder:{tmp_path / 'in'}", log=lambda *a: None)
+    data = data_lib.load_dataset(f"folder:{tmp_path / 'in'}")
     assert data.num_classes == 1000 and len(data.class_names) == 1000
     expected = sorted(int(row["class_index"]) for row in rows)
     assert sorted(int(label) for _, label in data.validation_source.as_numpy_iterator()) == expected
     assert data.class_names[expected[0]] != "class_0"
     os.rename(tmp_path / "in" / "train" / rows[0]["synset"], tmp_path / "in" / "train" / "other")
     os.rename(tmp_path / "in" / "val" / rows[0]["synset"], tmp_path / "in" / "val" / "other")
-    plain = datasets.load_dataset(f"folder:{tmp_path / 'in'}", log=lambda *a: None)
+    plain = data_lib.load_dataset(f"folder:{tmp_path / 'in'}")
     assert plain.num_classes == 6
+
+
+def test_the_manifest_holds_out_the_draw_of_hold_out(tmp_path):
+    """One hold-out draw: the validation files of a folder's manifest are those that
+    ``manifest.hold_out`` draws from the same listing (per class, seeded), for two seeds."""
+    for cls, n in (("a", 7), ("b", 9), ("c", 4)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            _png(tmp_path / cls / f"{i}.png", (i, 0, 0), size=(8, 8))
+    scan = data_lib.scan_folder(str(tmp_path))
+    drawn = []
+    for seed in (0, 1):
+        data = data_lib.load_dataset(f"folder:{tmp_path}", validation_fraction=0.3, seed=seed)
+        held = sorted((x["path"].decode(), int(y))
+                      for x, y in data.validation_source.as_numpy_iterator())
+        assert held == manifest.hold_out(scan.train, 0.3, 3, seed)[1]
+        drawn.append(held)
+    assert drawn[0] != drawn[1] and len(drawn[0]) == 2 + 3 + 1
+
+
+def test_evaluation_and_training_read_a_folder_by_the_same_layout_rules(tmp_path):
+    """``read_labelled_folder`` (predict, evaluate) and the training reader share the layout
+    rules: of ``train/`` + ``validation/`` both read ``validation/``, the same files in the same
+    order with the same labels, and neither reads a hidden file."""
+    from mobilenet_tf.data import labelled
+    for split in ("train", "validation"):
+        for c, cls in enumerate(("a", "b")):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(3):
+                _png(tmp_path / split / cls / f"{i}.png", (80 * c, 40 * i, 0), size=(8, 8))
+    _png(tmp_path / "validation" / "a" / ".hidden.png", (1, 1, 1), size=(8, 8))
+    scan = data_lib.scan_folder(str(tmp_path))
+    scored = labelled.read_labelled_folder(tmp_path, ["a", "b"])
+    assert scored.layout == "validation/ of a train/validation folder"
+    assert list(zip(scored.paths, scored.labels)) == scan.validation
+    assert len(scan.validation) == 6 and not any(".hidden" in p for p in scored.paths)
+
+
+def test_evaluate_reads_tfds_by_the_training_rules_and_never_downloads(tmp_path, monkeypatch):
+    """``evaluate --images=tfds:NAME`` goes through the training reader with downloads off: a
+    dataset that is not prepared is refused with that reader's advice, whatever the network."""
+    from mobilenet_tf.errors import InputError
+    from mobilenet_tf.inference import classifier as inference
+    monkeypatch.setattr(tfds_reader, "_network_reachable", lambda timeout=3.0: False)
+    stub = inference.Classifier(model=None, image_size=(32, 32), names=["a", "b"], imagenet=False,
+                                source="stub")
+    with pytest.raises(InputError) as info:
+        inference.tfds_batches("tfds:tf_flowers", stub, str(tmp_path), "resize", 4)
+    assert str(info.value) == (
+        f"--images=tfds:tf_flowers: cannot read the TFDS dataset (tfds dataset 'tf_flowers' is "
+        f"not prepared in {tmp_path} and downloads are off: run `tfds build tf_flowers "
+        "--data_dir=DIR`, pass --data_dir=DIR)")
+    assert not any(tmp_path.iterdir())

@@ -146,7 +146,7 @@ def test_unknown_mixed_precision_is_one_line():
 
 def test_workers_read_disjoint_shards_that_make_up_the_global_batch():
     import tensorflow as tf
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as datasets
     n = 48                                    # one label per example: labels name the examples
     data = datasets.ImageDataset(
         spec="indexed", num_classes=n, num_train=n, num_validation=0,
@@ -396,9 +396,9 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
     # The distributed validation scored the final weights on all 6 images (a partial batch,
     # uneven across the workers): the chief's model.keras scored here on one device gives the
     # same counts and the same loss up to float32 rounding.
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as datasets
     data = datasets.load_dataset("synthetic", image_size=32, synthetic_examples=64,
-                                 synthetic_classes=5, log=lambda *a: None)
+                                 synthetic_classes=5)
     (images, labels), = datasets.eval_input(data, batch_size=6, image_size=32).as_numpy_iterator()
     top1, top5, loss, bound = oracles.validation_scores(
         keras.models.load_model(model_dir / "model.keras"), images, labels, 4e-5)
@@ -461,13 +461,17 @@ def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path,
 # --- multi_worker_mirrored: TFRecord input split by file ------------------------------------------
 
 _SHARD_WORKER_SCRIPT = textwrap.dedent("""
-    import json, sys
+    import json, logging, sys
     import numpy as np
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as datasets
     from mobilenet_tf.training import distribute
     strategy = distribute.create_strategy("multi_worker_mirrored")
     lines = []
-    data = datasets.load_dataset("tfrecord:" + sys.argv[1], log=lines.append)
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger("mobilenet_tf").addHandler(handler)
+    logging.getLogger("mobilenet_tf").setLevel(logging.INFO)
+    data = datasets.load_dataset("tfrecord:" + sys.argv[1])
 
     def input_fn(batch_size, num_shards, shard_index):
         return datasets.train_input(data, batch_size=batch_size, image_size=16, epoch=0, seed=1,

@@ -5,6 +5,7 @@ one-line refusals; the folder manifest; tfds imagenet2012 with tfds' mock data."
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from mobilenet_tf.data import datasets
+from mobilenet_tf import data as data_lib
 from mobilenet_tf.data import tfrecords
 from mobilenet_tf.errors import InputError
 
@@ -104,13 +105,12 @@ def test_writer_command_and_reader_round_trip(photo_folder, tmp_path):
     assert {k: v for k, v in found.items() if k in expected} == expected and list(pngs.values()) == [2]
     # Read back: 1000-style head (label - 1) and TF-slim's head with the background class.
     for background, offset, names in ((False, 1, ["a", "b"]), (True, 0, ["background", "a", "b"])):
-        data = datasets.load_dataset(f"tfrecord:{out}", background_class=background,
-                                     log=lambda *_: None)
+        data = data_lib.load_dataset(f"tfrecord:{out}", background_class=background)
         assert (data.num_train, data.num_validation, data.class_names) == (9, 4, names)
-        got = sorted(int(np.argmax(y)) for _, y in datasets.eval_input(
+        got = sorted(int(np.argmax(y)) for _, y in data_lib.eval_input(
             data, batch_size=1, image_size=32, source=data.train_source))
         assert got == [1 - offset] * 4 + [2 - offset] * 5
-        val = sum((np.argmax(y, axis=1).tolist() for _, y in datasets.eval_input(
+        val = sum((np.argmax(y, axis=1).tolist() for _, y in data_lib.eval_input(
             data, batch_size=4, image_size=32)), [])
         assert sorted(val) == sorted([1 - offset] * 2 + [2 - offset] * 2)
 
@@ -185,10 +185,10 @@ def test_object_boxes_steer_the_training_crop(tmp_path):
         (tmp_path / name / "labels.txt").write_text("1:x\n2:y\n")
     with_red = {}
     for name in ("box", "none"):
-        data = datasets.load_dataset(f"tfrecord:{tmp_path / name}", log=lambda *_: None)
+        data = data_lib.load_dataset(f"tfrecord:{tmp_path / name}")
         flags = []
         for epoch in range(4):
-            for x, _ in datasets.train_input(data, batch_size=25, image_size=32, epoch=epoch,
+            for x, _ in data_lib.train_input(data, batch_size=25, image_size=32, epoch=epoch,
                                              color_distortion=False):
                 red = (x[..., 0] > 0.5) & (x[..., 2] < -0.5)
                 flags += np.any(red.numpy(), axis=(1, 2)).tolist()
@@ -200,11 +200,11 @@ def test_object_boxes_steer_the_training_crop(tmp_path):
 
 def test_tfrecord_order_is_seeded_per_epoch_and_resumes_exactly(tmp_path):
     _indexed_shards(tmp_path / "s")
-    data = datasets.load_dataset(f"tfrecord:{tmp_path / 's'}", seed=0, log=lambda *_: None)
+    data = data_lib.load_dataset(f"tfrecord:{tmp_path / 's'}", seed=0)
     assert (data.num_train, data.num_classes) == (24, 24)
 
     def labels(epoch, skip=0, seed=3):
-        ds = datasets.train_input(data, batch_size=4, image_size=16, epoch=epoch, skip_steps=skip,
+        ds = data_lib.train_input(data, batch_size=4, image_size=16, epoch=epoch, skip_steps=skip,
                                   seed=seed, shuffle_buffer=8)
         return [np.argmax(y, axis=1).tolist() for _, y in ds]
 
@@ -215,16 +215,16 @@ def test_tfrecord_order_is_seeded_per_epoch_and_resumes_exactly(tmp_path):
     assert labels(1) != epoch0 and labels(0, seed=4) != epoch0
 
 
-def test_workers_read_only_their_own_shard_files(tmp_path):
+def test_workers_read_only_their_own_shard_files(tmp_path, library_log):
     """Two input pipelines: each reads shards i, i + 2, ... of the epoch's shard order (a label
     names its shard), together every example once; with 3 pipelines and 2 shards, every
     pipeline reads every shard and keeps every 3rd example (one log line says so)."""
     _indexed_shards(tmp_path / "s")
-    lines = []
-    data = datasets.load_dataset(f"tfrecord:{tmp_path / 's'}", log=lines.append)
+    lines = library_log
+    data = data_lib.load_dataset(f"tfrecord:{tmp_path / 's'}")
 
     def read(num_shards, index, epoch=1, skip=0, global_batch=8):
-        ds = datasets.train_input(data, batch_size=global_batch // num_shards, image_size=16,
+        ds = data_lib.train_input(data, batch_size=global_batch // num_shards, image_size=16,
                                   epoch=epoch, seed=5, global_batch_size=global_batch,
                                   num_shards=num_shards, shard_index=index, skip_steps=skip)
         return sum((np.argmax(y, axis=1).tolist() for _, y in ds), [])
@@ -240,7 +240,7 @@ def test_workers_read_only_their_own_shard_files(tmp_path):
                line for line in lines)
     two = _indexed_shards(tmp_path / "two", shards=2, per_shard=12)
     lines.clear()
-    data = datasets.load_dataset(f"tfrecord:{two}", log=lines.append)
+    data = data_lib.load_dataset(f"tfrecord:{two}")
     seen = [read(3, i, global_batch=12) for i in range(3)]
     assert sorted(sum(seen, [])) == list(range(24)) and all({x // 12 for x in s} == {0, 1} for s in seen)
     assert sum("2 shard(s) for 3 input pipelines: fewer shards than pipelines, so every pipeline "
@@ -278,7 +278,7 @@ def _records(*examples, labels=None):
 def test_bad_shards_are_one_line_errors(tmp_path, make, pattern):
     spec = make(tmp_path)
     with pytest.raises(InputError, match=pattern) as info:
-        datasets.load_dataset(spec, log=lambda *_: None)
+        data_lib.load_dataset(spec)
     assert "\n" not in str(info.value)
 
 
@@ -290,13 +290,13 @@ def test_label_out_of_range_met_in_training_stops_with_one_line(tmp_path):
     _write(tmp_path / "train-00000-of-00001", [_example(pixel, 1)] * 12 + [_example(pixel, 3)])
     (tmp_path / "labels.txt").write_text("1:a\n2:b\n")
     spec = f"tfrecord:{tmp_path}"
-    data = datasets.load_dataset(spec, log=lambda *_: None)
+    data = data_lib.load_dataset(spec)
     with pytest.raises(tf.errors.InvalidArgumentError) as info:
-        list(datasets.eval_input(data, batch_size=4, image_size=16, source=data.train_source))
+        list(data_lib.eval_input(data, batch_size=4, image_size=16, source=data.train_source))
     expected = (f"{spec}: a stored label (3) is outside 1..2 (0 is the background class of TF-slim, "
                 "for which the 2-class head has no output)")
-    assert datasets.pipeline_error(info.value) == expected
-    assert datasets.pipeline_error(tf.errors.InvalidArgumentError(None, None, "other")) is None
+    assert data_lib.pipeline_error(info.value) == expected
+    assert data_lib.pipeline_error(tf.errors.InvalidArgumentError(None, None, "other")) is None
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "train.py"), f"--dataset={spec}", "--alpha=0.25",
          "--image_size=32", "--batch_size=13", "--train_steps=1", "--mode=train", "--verbose=0",
@@ -310,17 +310,18 @@ def test_label_out_of_range_met_in_training_stops_with_one_line(tmp_path):
 
 # --- folder manifest ------------------------------------------------------------------------------
 
-def test_folder_manifest_is_kept_reused_unopened_and_rebuilt_when_the_folder_changes(tmp_path):
+def test_folder_manifest_is_kept_reused_unopened_and_rebuilt_when_the_folder_changes(
+        tmp_path, library_log):
     root = tmp_path / "photos"
     for c in ("a", "b"):
         (root / c).mkdir(parents=True)
         for i in range(5):
             _jpeg(root / c / f"{i}.jpg", (50 * i, 0, 0))
-    run = tmp_path / "run" / datasets.MANIFEST_DIR
-    lines = []
-    first = datasets.load_dataset(f"folder:{root}", manifest_dir=str(run), log=lines.append)
+    run = tmp_path / "run" / data_lib.MANIFEST_DIR
+    lines = library_log
+    first = data_lib.load_dataset(f"folder:{root}", manifest_dir=str(run))
     assert not run.exists()                   # nothing in the run folder until training starts
-    datasets.save_manifest(first, str(run))
+    data_lib.save_manifest(first, str(run))
     assert sorted(os.listdir(run)) == ["manifest.json", "train.tsv", "validation.tsv"]
     # Same size and mtime, content no longer an image: the listing is unchanged, so the manifest
     # is reused without opening the file (the header check would have left it out).
@@ -329,7 +330,7 @@ def test_folder_manifest_is_kept_reused_unopened_and_rebuilt_when_the_folder_cha
     victim.write_bytes(b"x" * stat.st_size)
     os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     lines.clear()
-    again = datasets.load_dataset(f"folder:{root}", manifest_dir=str(run), log=lines.append)
+    again = data_lib.load_dataset(f"folder:{root}", manifest_dir=str(run))
     assert any("reusing" in line and "no file opened" in line for line in lines), lines
     assert (again.num_train, again.num_validation, again.skipped) == (
         first.num_train, first.num_validation, [])
@@ -337,19 +338,61 @@ def test_folder_manifest_is_kept_reused_unopened_and_rebuilt_when_the_folder_cha
     # A new file changes the listing: a new manifest, with the header check.
     _jpeg(root / "b" / "new.jpg", (1, 2, 3))
     lines.clear()
-    changed = datasets.load_dataset(f"folder:{root}", manifest_dir=str(run), log=lines.append)
+    changed = data_lib.load_dataset(f"folder:{root}", manifest_dir=str(run))
     assert any("the folder changed since its manifest" in line for line in lines), lines
     assert changed.num_train + changed.num_validation == 10
     assert [os.path.basename(p) for p, _ in changed.skipped] == ["0.jpg"]
     assert changed.manifest["dir"] != str(run)
     info = json.loads((run / "manifest.json").read_text())
     assert info["files"] == 10                # the kept one is replaced only by save_manifest
-    datasets.save_manifest(changed, str(run))
+    data_lib.save_manifest(changed, str(run))
     assert json.loads((run / "manifest.json").read_text())["files"] == 11
 
 
+LEGACY = REPO_ROOT / "tests" / "data" / "runs_0_1_0"
+# The fingerprint that 0.1.0 (commit 2ead3fe, datasets._folder_fingerprint) computes for its
+# photos/ folder, listed as "photos", with every file's mtime set to _LEGACY_MTIME_NS.
+_LEGACY_MTIME_NS = 1_700_000_000_123_456_789
+_LEGACY_FINGERPRINT = "15e5c97fe4f6231c1d094256aa1a2d444cfe26c4716ec7c234faebc1b1696f96"
+
+
+def test_a_manifest_kept_by_0_1_0_is_read_and_reused(tmp_path, monkeypatch, library_log):
+    """The manifest a 0.1.0 run kept (``runs_0_1_0/folder/folder_manifest``, made in
+    /tmp/legacy_runs from --dataset=folder:photos): listing the same photos today gives the same
+    files, labels and held-out draw byte for byte, the same description and the fingerprint
+    0.1.0 computes; and with the folder where it was made, the kept manifest is reused without
+    opening a file."""
+    shutil.copytree(LEGACY / "photos", tmp_path / "photos")
+    for path in (tmp_path / "photos").rglob("*.jpg"):
+        os.utime(path, ns=(_LEGACY_MTIME_NS, _LEGACY_MTIME_NS))
+    monkeypatch.chdir(tmp_path)
+    kept = LEGACY / "folder" / "folder_manifest"
+    info = json.loads((kept / "manifest.json").read_text())
+    fresh = data_lib.load_dataset("folder:photos", validation_fraction=0.25)
+    for name in ("train.tsv", "validation.tsv"):
+        assert open(os.path.join(fresh.manifest["dir"], name)).read() == (kept / name).read_text()
+    made = fresh.manifest["info"]
+    assert made["key"] == dict(info["key"], folder=os.path.abspath("photos"))
+    assert made["fingerprint"] == _LEGACY_FINGERPRINT
+    assert {k: v for k, v in made.items() if k not in ("key", "fingerprint")} == {
+        k: v for k, v in info.items() if k not in ("key", "fingerprint")}
+    # The kept manifest, as 0.1.0 would find it had it been made in this folder.
+    run = tmp_path / "run" / data_lib.MANIFEST_DIR
+    shutil.copytree(kept, run)
+    (run / "manifest.json").write_text(json.dumps(dict(
+        info, key=dict(info["key"], folder=os.path.abspath("photos")),
+        fingerprint=_LEGACY_FINGERPRINT)))
+    library_log.clear()
+    again = data_lib.load_dataset("folder:photos", validation_fraction=0.25, manifest_dir=str(run))
+    assert any(f"reusing {run} (18 files, no file opened)" in line for line in library_log)
+    assert (again.num_train, again.num_validation, again.class_names) == (
+        12, 6, ["blue", "green", "red"])
+    assert sorted(int(y) for _, y in again.validation_source.as_numpy_iterator()) == [
+        0, 0, 1, 1, 2, 2]
+
+
 def test_a_training_run_keeps_the_manifest_reuses_it_on_resume_and_counts_undecodable_files(
-        tmp_path):
+        tmp_path, library_log, capsys):
     """Through training.train (what train.py runs): the manifest lands in the run folder, the
     resumed run reuses it, and a JPEG that passes the header check but cannot be decoded is
     named once, counted in the log and the summary, and the run goes on."""
@@ -364,18 +407,20 @@ def test_a_training_run_keeps_the_manifest_reuses_it_on_resume_and_counts_undeco
     # 8 files, 2 steps of 4: the 7 good ones cannot fill them, so cut.jpg is met in step 1 or 2.
     config = dict(dataset=f"folder:{root}", validation_fraction=0.0, alpha=0.25, image_size=32,
                   batch_size=4, model_dir=str(tmp_path / "run"), verbose=0, mode="train")
-    lines = []
-    summary = training.train(training.TrainConfig(train_steps=2, **config), log=lines.append)
+    summary = training.train(training.TrainConfig(train_steps=2, **config))
+    # The library's log lines (and the training loop's own printed ones, while it prints).
+    lines = library_log + capsys.readouterr().out.splitlines()
     cut = str(root / "b" / "cut.jpg")
     assert [line for line in lines if cut in line] == [
         f"folder:{root}: skipped {cut}: cannot be read or decoded (1 skipped so far; training "
         "goes on)"]
     assert f"folder:{root}: 1 file(s) could not be decoded and were skipped (named above)" in lines
     assert summary["final_step"] == 2 and summary["skipped_files"] == 1
-    kept = tmp_path / "run" / datasets.MANIFEST_DIR
+    kept = tmp_path / "run" / data_lib.MANIFEST_DIR
     assert json.loads((kept / "manifest.json").read_text())["num_train"] == 8
-    lines.clear()
-    summary = training.train(training.TrainConfig(train_steps=4, **config), log=lines.append)
+    library_log.clear()
+    summary = training.train(training.TrainConfig(train_steps=4, **config))
+    lines = library_log + capsys.readouterr().out.splitlines()
     assert any(f"reusing {kept} (8 files, no file opened)" in line for line in lines), lines
     assert summary["start_step"] == 2 and summary["final_step"] == 4
 
@@ -395,12 +440,12 @@ def test_imagenet2012_reads_with_tfds_mock_data(tmp_path):
     info.write_to_directory(builder.data_dir)
     with tfds.testing.mock_data(num_examples=12, data_dir=str(tmp_path),
                                 policy=tfds.testing.MockPolicy.USE_FILES):
-        data = datasets.load_dataset("imagenet2012", data_dir=str(tmp_path), log=lambda *_: None)
+        data = data_lib.load_dataset("imagenet2012", data_dir=str(tmp_path))
         assert (data.num_classes, data.num_train, data.num_validation) == (1000, 12, 12)
         assert data.class_names[0] == "n01440764"
-        x, y = next(iter(datasets.train_input(data, batch_size=4, image_size=32)))
+        x, y = next(iter(data_lib.train_input(data, batch_size=4, image_size=32)))
         assert x.shape == (4, 32, 32, 3) and y.shape == (4, 1000)
-        batches = datasets.eval_input(data, batch_size=5, image_size=32)
+        batches = data_lib.eval_input(data, batch_size=5, image_size=32)
         assert sum(int(b[0].shape[0]) for b in batches) == 12
 
 
@@ -408,8 +453,8 @@ def test_missing_imagenet_archives_say_where_they_go(tmp_path):
     manual = tmp_path / "downloads" / "manual"
     manual.mkdir(parents=True)
     (manual / "ILSVRC2012_img_val.tar").write_bytes(b"")
-    with pytest.raises(datasets.DatasetError) as info:
-        datasets.load_dataset("imagenet2012", data_dir=str(tmp_path))
+    with pytest.raises(data_lib.DatasetError) as info:
+        data_lib.load_dataset("imagenet2012", data_dir=str(tmp_path))
     assert str(info.value) == (
         f"tfds dataset 'imagenet2012' is not prepared in {tmp_path} and needs a manual download: "
         f"put ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (ILSVRC2012_img_train.tar "

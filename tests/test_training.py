@@ -307,7 +307,7 @@ def test_ema_training_goes_on_from_raw_weights_and_evaluates_the_averages(tmp_pa
     (2) validation after each epoch, --mode=eval and model.keras use the averages: their
     figures are the averaged weights of that step's checkpoint scored here (oracles), and the
     raw weights score measurably differently."""
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as datasets
     _mirror_symmetric_folder(tmp_path / "data")
     base = dict(dataset=f"folder:{tmp_path / 'data'}", validation_fraction=0.25, alpha=0.25,
                 image_size=32, batch_size=8, train_steps=6, learning_rate=0.5, dropout=0.0,
@@ -338,8 +338,7 @@ def test_ema_training_goes_on_from_raw_weights_and_evaluates_the_averages(tmp_pa
     # (2) What validation, eval and model.keras scored: the averages of the checkpoint.
     summary = run("ema_eval", 0.9, "train_and_eval")
     assert summary["ema"] and summary["steps_per_epoch"] == 3
-    data = datasets.load_dataset(f"folder:{tmp_path / 'data'}", validation_fraction=0.25,
-                                 log=lambda *_: None)
+    data = datasets.load_dataset(f"folder:{tmp_path / 'data'}", validation_fraction=0.25)
     (images, labels), = datasets.eval_input(data, batch_size=9, image_size=32).as_numpy_iterator()
     saved = keras.models.load_model(tmp_path / "ema_eval" / "model.keras")
     scorer = keras.models.clone_model(saved)

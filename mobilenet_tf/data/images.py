@@ -9,8 +9,7 @@ import os
 
 from mobilenet_tf.errors import InputError
 
-__all__ = ["ImageError", "IMAGE_EXTENSIONS", "sniff_format", "check_image_file", "load_image",
-           "list_image_files"]
+__all__ = ["ImageError", "IMAGE_EXTENSIONS", "sniff_format", "check_image_file", "load_image"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 
@@ -87,10 +86,3 @@ def load_image(path):
     if sniff_format(data[:16]) is None:
         raise ImageError(f"{path}: not a JPEG, PNG, GIF or BMP image")
     return _decode(data, path)
-
-
-def list_image_files(directory):
-    """Sorted paths of files with an image extension directly in `directory`."""
-    return sorted(os.path.join(directory, name) for name in os.listdir(directory)
-                  if name.lower().endswith(IMAGE_EXTENSIONS)
-                  and os.path.isfile(os.path.join(directory, name)))

@@ -1,21 +1,21 @@
 """Labelled image folders for scoring a classifier: the images and their labels as the
 classifier's output indices.
 
-Layouts, as training reads folders: ``<class>/<images>``, or ``train/<class>/`` with
-``val/<class>/`` (then ``val/`` is read); for ImageNet heads also WordNet-id sub-folders and
-the ``labels.csv`` of ``../shared/data/imagenet50``.
+Layouts, by the rules training reads folders with (``mobilenet_tf.data.layout``):
+``<class>/<images>``, or ``train/<class>/`` with ``val/<class>/`` (then ``val/`` is read); for
+ImageNet heads also WordNet-id sub-folders and the ``labels.csv`` of
+``../shared/data/imagenet50``.
 """
 
 import csv
 import dataclasses
 import os
 
+from mobilenet_tf.data import layout as layout_lib
 from mobilenet_tf.errors import InputError
 from mobilenet_tf.model import imagenet
 
 __all__ = ["LabelledImages", "read_labelled_folder"]
-
-_FOLDER_VAL_NAMES = ("val", "validation")   # as train.py's folder datasets
 
 
 @dataclasses.dataclass
@@ -25,11 +25,6 @@ class LabelledImages:
     paths: list
     labels: list
     layout: str = ""
-
-
-def _subfolders(directory):
-    return sorted(d for d in os.listdir(directory)
-                  if not d.startswith(".") and os.path.isdir(os.path.join(directory, d)))
 
 
 def _imagenet_csv(directory, csv_path, offset):
@@ -60,7 +55,6 @@ def read_labelled_folder(directory, classifier_names=None, *, imagenet_head=Fals
     WordNet id (``n01440764``), and a ``labels.csv`` (``file,synset,class_index``) is read.
     Raises InputError (one line) for a folder that fits none of these.
     """
-    from mobilenet_tf.data import images
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise InputError(f"--images: no such folder: {directory} (or use tfds:NAME[:SPLIT])")
@@ -70,12 +64,12 @@ def read_labelled_folder(directory, classifier_names=None, *, imagenet_head=Fals
         csv_path = os.path.join(directory, "labels.csv")
         if os.path.isfile(csv_path):
             return _imagenet_csv(directory, csv_path, offset)
-    subfolders = _subfolders(directory)
+    subfolders = layout_lib.subfolders(directory)
     root, layout = directory, "class sub-folders"
-    val_name = next((n for n in _FOLDER_VAL_NAMES if n in subfolders), None)
-    if "train" in subfolders and val_name:
+    train, val_name = layout_lib.split_folders(subfolders)
+    if train and val_name:
         root, layout = os.path.join(directory, val_name), f"{val_name}/ of a train/{val_name} folder"
-        subfolders = _subfolders(root)
+        subfolders = layout_lib.subfolders(root)
     if not subfolders:
         raise InputError(f"--images: {directory} has no class sub-folders (expected "
                          "<class>/<images>, train/ and val/ with class sub-folders"
@@ -99,7 +93,7 @@ def read_labelled_folder(directory, classifier_names=None, *, imagenet_head=Fals
             shown = ", ".join(classifier_names[:10]) + more
             raise InputError(f"--images: sub-folder {os.path.join(root, name)} is not one of the "
                              f"model's {len(classifier_names)} classes ({shown})")
-        for path in images.list_image_files(os.path.join(root, name)):
+        for path in layout_lib.list_image_files(os.path.join(root, name)):
             paths.append(path)
             labels.append(label)
     return LabelledImages(paths, labels, layout)

@@ -20,7 +20,7 @@ writes too. The class names of shards other than ImageNet's are in ``labels.txt`
 them (TF-slim's ``dataset_utils.write_label_file`` format: ``1:ants`` per line).
 
 :func:`write_shards` makes such shards from image files (``python -m
-mobilenet_tf.write_tfrecords`` is the command); ``mobilenet_tf.data.datasets`` reads them
+mobilenet_tf.write_tfrecords`` is the command); ``mobilenet_tf.data.readers.tfrecord`` reads them
 (``tfrecord:`` dataset specs). Each shard is written to a temporary name and renamed
 when complete, so a killed writer leaves no partial shard under a final name.
 

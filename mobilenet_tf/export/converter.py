@@ -32,7 +32,7 @@
   median latency at 1 thread and at all cores.
 * :func:`load_images`: evaluation-preprocessed images (central crop 0.875, bilinear
   resize, as ``mobilenet_tf.data.preprocessing.preprocess_for_eval``) from a dataset spec
-  (``mobilenet_tf.data.datasets``: a tfds name, ``folder:PATH``, ``synthetic``; also a folder
+  (``mobilenet_tf.data.load_dataset``: a tfds name, ``folder:PATH``, ``synthetic``; also a folder
   holding an ImageNet ``labels.csv`` as ``mobilenet_tf.data.labelled.read_labelled_folder`` reads), as uint8.
 
 This module returns bytes and records; it writes no files except inside a temporary
@@ -452,17 +452,17 @@ def load_images(spec, image_size, count, *, split="train", data_dir=None, log=pr
     without validation data falls back to its training images, with a log line).
     ``folder:PATH`` with a ``labels.csv`` (the imagenet50 layout) gives ImageNet labels.
     """
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as datasets
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     kind, value = datasets.parse_dataset_spec(spec)
     if kind == "folder" and os.path.isfile(os.path.join(value, "labels.csv")):
         return _labelled_imagenet_folder(value, size, count)
     if kind == "synthetic":   # random images: `count` of them, whatever the split
         dataset = datasets.load_dataset(spec, image_size=size[0], validation_fraction=0.0,
-                                        synthetic_examples=count, log=log)
+                                        synthetic_examples=count)
     else:
         # Images without labels (a distillation run's data) calibrate; verification uses val/.
-        dataset = datasets.load_dataset(spec, data_dir=data_dir, image_size=size[0], log=log,
+        dataset = datasets.load_dataset(spec, data_dir=data_dir, image_size=size[0],
                                         allow_unlabelled=True)
     source = dataset.train_source
     if split == "validation" and kind != "synthetic":

@@ -170,18 +170,20 @@ def folder_batches(data, image_size, preprocessing, batch_size, errors):
 
 
 def tfds_batches(spec, classifier, data_dir, preprocessing, batch_size):
-    """Batches of ``tfds:NAME[:SPLIT]`` (default split ``validation``; nothing is
-    downloaded) with labels in `classifier`'s output indexing: by WordNet id for ImageNet
-    heads, by class name otherwise. Returns ``(generator, number of examples)``."""
+    """Batches of ``tfds:NAME[:SPLIT]`` (default split ``validation``), found by the training
+    reader's rules (``mobilenet_tf.data.readers.tfds``) with downloads off, with labels in
+    `classifier`'s output indexing: by WordNet id for ImageNet heads, by class name otherwise.
+    Returns ``(generator, number of examples)``."""
     import tensorflow as tf
-    import tensorflow_datasets as tfds
+    from mobilenet_tf.data import decoding
+    from mobilenet_tf.data.readers import tfds as tfds_reader
     name, _, split = spec[len(TFDS_PREFIX):].partition(":")
     split = split or "validation"
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
-        info = builder.info
-        label_names = info.features["label"].names
-        ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+        builder = tfds_reader.open_builder(name, data_dir, download=False)
+        label_names = tfds_reader.label_feature(builder, name).names
+        num = builder.info.splits[split].num_examples
+        ds = tfds_reader.examples(builder, split)
     except Exception as e:  # noqa: BLE001 - tfds raises many types for a missing dataset
         reason = " ".join(str(e).split())[:300]
         raise InputError(f"--images={spec}: cannot read the TFDS dataset ({reason})") from None
@@ -195,12 +197,12 @@ def tfds_batches(spec, classifier, data_dir, preprocessing, batch_size):
     except (ValueError, KeyError):
         what = "ImageNet WordNet ids" if classifier.imagenet else "the model's class names"
         raise InputError(f"--images={spec}: its label names are not {what}") from None
-    num = info.splits[split].num_examples
     table = tf.constant(np.asarray(mapping, np.int64))
     size = classifier.image_size
 
     def prepare(image, label):
-        return preprocessing_lib.prepare_image(image, size, preprocessing), tf.gather(table, label)
+        return (preprocessing_lib.prepare_image(decoding.decode_image(image), size, preprocessing),
+                tf.gather(table, label))
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2)
 

@@ -72,7 +72,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mobilenet_tf.data import datasets
+from mobilenet_tf import data as datasets
 from mobilenet_tf.training import distillation
 from mobilenet_tf.training import distribute
 from mobilenet_tf import errors
@@ -757,7 +757,7 @@ def _load_data(config, log):
         config.dataset, data_dir=config.data_dir, image_size=config.image_size,
         validation_fraction=config.validation_fraction, formats=config.folder_formats,
         synthetic_examples=config.synthetic_examples, synthetic_classes=config.synthetic_classes,
-        download=config.download, seed=config.seed, log=log,
+        download=config.download, seed=config.seed,
         allow_unlabelled=bool(getattr(config, "teacher", None)),
         manifest_dir=os.path.join(config.model_dir, datasets.MANIFEST_DIR) if config.model_dir
         else None, background_class=bool(getattr(config, "background_class", False)))
