@@ -56,7 +56,7 @@ def main(argv=None):
 
     import numpy as np
     import mobilenet_tf
-    from mobilenet_tf.export import converter as export
+    from mobilenet_tf import export
     from mobilenet_tf.export import tflite
 
     data = _data_dir()
@@ -71,7 +71,7 @@ def main(argv=None):
                                      weights=str(weights))
     test = export.load_images(f"folder:{data / 'imagenet50'}", size, 50)
     calibration = export.load_images(args.calibration or f"folder:{data / 'hymenoptera'}", size,
-                                     args.num_calibration_images, log=lambda *a: None)
+                                     args.num_calibration_images)
     print(f"alpha {args.alpha:g}, {size}x{size}; test: {len(test.images)} imagenet50 images; "
           f"int8 calibration: {len(calibration.images)} images of {calibration.description}")
 

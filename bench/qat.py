@@ -93,7 +93,7 @@ def main():
     import keras
     import numpy as np
     from mobilenet_tf import MobileNetV1
-    from mobilenet_tf.export import converter as export
+    from mobilenet_tf import export
     from mobilenet_tf.export import tflite
     from mobilenet_tf.training import loop as training
 

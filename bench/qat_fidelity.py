@@ -35,14 +35,14 @@ def main():
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
     from mobilenet_tf import MobileNetV1
-    from mobilenet_tf.export import converter as export
+    from mobilenet_tf import export
     from mobilenet_tf.model import qat
 
     print(cpu_features.describe())
     val = export.load_images(f"folder:{data / 'imagenet50'}", (128, 128), 50,
-                             split="validation", log=lambda *a: None).images
+                             split="validation").images
     calibration = export.load_images(f"folder:{data / 'hymenoptera'}", (128, 128), 64,
-                                     split="train", log=lambda *a: None).images
+                                     split="train").images
 
     def twin(variant):
         float_model = MobileNetV1((128, 128, 3), alpha=0.25, weights=str(weights))

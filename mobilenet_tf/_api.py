@@ -47,7 +47,8 @@ MOVED = {
     "runtime": (_C + "runner", _C + "args", _U + "native", _U + "console", _T + "stop"),
     "fileio": (_U + "fileio",),
     "model": (_M + "builder",),
-    "export": (_E + "converter", _M + "saved", _M + "labels"),
+    "export": (_E + "options", _E + "converter", _E + "images", _E + "classifier_metadata",
+               _E + "verification", _M + "saved", _M + "labels"),
 }
 RENAMED = {
     ("imagenet", "CENTRAL_CROP_FRACTION"): (_D + "preprocessing", "EVAL_CENTRAL_FRACTION"),

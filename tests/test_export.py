@@ -1,4 +1,4 @@
-"""TFLite export (export_tflite.py, mobilenet_tf.export.converter, mobilenet_tf.export.tflite) on real weights.
+"""TFLite export (mobilenet_tf.export: converter, verification, classifier_metadata, tflite) on real weights.
 
 The α=0.25/128 ImageNet weights (``mobilenet_2_5_128_tf.h5``), the 50 labelled imagenet50
 images (evaluation preprocessing: central crop 0.875, bilinear resize) and, for int8,
@@ -35,8 +35,9 @@ import pytest
 
 import numerics
 import oracles
-from mobilenet_tf.export import converter as export
+from mobilenet_tf import export
 from mobilenet_tf.export import tflite
+from mobilenet_tf.model import labels as labels_lib
 
 SIZE = 128
 NUM_CALIBRATION = 300   # all 244 usable hymenoptera training photos
@@ -71,8 +72,7 @@ def test_images(shared_data):
 
 @pytest.fixture(scope="module")
 def calibration(shared_data):
-    return export.load_images(f"folder:{shared_data / 'hymenoptera'}", SIZE, NUM_CALIBRATION,
-                              log=lambda *a: None).images
+    return export.load_images(f"folder:{shared_data / 'hymenoptera'}", SIZE, NUM_CALIBRATION).images
 
 
 def _keras(model, images):
@@ -462,10 +462,10 @@ def test_agreement_check_refuses():
 
 
 def test_label_names():
-    assert export.label_names(1000)[:2] == ["tench", "goldfish"]
-    assert export.label_names(1001)[:2] == ["background", "tench"]
-    assert export.label_names(3) == ["class_0", "class_1", "class_2"]
-    assert export.label_names(2, ["ants", "bees"]) == ["ants", "bees"]
+    assert labels_lib.label_names(1000)[:2] == ["tench", "goldfish"]
+    assert labels_lib.label_names(1001)[:2] == ["background", "tench"]
+    assert labels_lib.label_names(3) == ["class_0", "class_1", "class_2"]
+    assert labels_lib.label_names(2, ["ants", "bees"]) == ["ants", "bees"]
 
 
 def test_tflite_runner_rejects_non_tflite(tmp_path):
@@ -596,7 +596,7 @@ def test_mediapipe_classifies_each_variant_as_litert_does(variant, variant_expor
     assert diff <= bound
     assert same[decisive].all() and decisive.sum() > len(decisive) // 2
     assert (lite[np.arange(len(top)), top] >= ranked[:, -1] - 2 * bound).all()
-    assert names == dict(enumerate(export.label_names(1000)))
+    assert names == dict(enumerate(labels_lib.label_names(1000)))
 
 
 @pytest.mark.slow
@@ -638,10 +638,10 @@ def test_metadata_fields_as_mediapipes_schema_reads_them(variant, variant_export
     assert (list(scores.stats.min), list(scores.stats.max)) == ([0.0], [top])
     packed = zipfile.ZipFile(io.BytesIO(content))
     assert packed.namelist() == ["labels.txt"]
-    assert packed.read("labels.txt").decode() == "\n".join(export.label_names(1000)) + "\n"
+    assert packed.read("labels.txt").decode() == "\n".join(labels_lib.label_names(1000)) + "\n"
     ours = metadata.read_metadata(content)
     assert (ours.name, ours.min_parser_version, ours.labels) == (
-        "mobilenet_v1_0.25_128", "1.0.0", export.label_names(1000))
+        "mobilenet_v1_0.25_128", "1.0.0", labels_lib.label_names(1000))
     assert (ours.input.mean, ours.input.std, ours.input.min, ours.input.max) == (
         None if image.processUnits is None else (mean,), None if image.processUnits is None
         else (std,), (low,), (high,))

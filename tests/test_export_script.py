@@ -12,7 +12,7 @@ import pytest
 
 import numerics
 import oracles
-from mobilenet_tf.export import converter as export
+from mobilenet_tf import export
 from mobilenet_tf.export import tflite
 
 NUM_WEIGHT_OPS = 28   # Conv2d_0, 13 depthwise, 13 pointwise, Logits (a 1x1 convolution)

@@ -277,8 +277,8 @@ def test_bad_input_is_one_line_with_the_convention_status_and_leaves_nothing(
 
 def test_damaged_files_raise_weights_error_from_the_api(inputs):
     import mobilenet_tf
-    from mobilenet_tf.export import converter as export
     from mobilenet_tf.export import tflite
+    from mobilenet_tf.model import saved
     from mobilenet_tf.model import weights
     model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(128, 128, 3))
     for name, pattern in (("trunc.h5", r"trunc\.h5 is damaged or truncated .*\(OSError: "),
@@ -300,7 +300,7 @@ def test_damaged_files_raise_weights_error_from_the_api(inputs):
     with pytest.raises(weights.WeightsError, match=damaged_keras):
         weights.load_weights(model, str(inputs / "cut.keras"))
     with pytest.raises(weights.WeightsError, match=damaged_keras):
-        export.load_model(inputs / "cut.keras")
+        saved.load_model(inputs / "cut.keras")
     with pytest.raises(weights.WeightsError, match=r"trunc\.tflite is damaged or truncated: "
                                                    r"LiteRT cannot load it"):
         tflite.TFLiteClassifier(str(inputs / "trunc.tflite"))
@@ -645,7 +645,7 @@ def test_export_prints_no_native_lines(tmp_path, shared_data):
 
 def test_exit_status_convention_in_one_place():
     from mobilenet_tf import errors
-    from mobilenet_tf.export import converter as export
+    from mobilenet_tf import export
     from mobilenet_tf.training import loop as training
     from mobilenet_tf.model import weights
     assert errors.exit_status(weights.WeightsError("x")) == 2

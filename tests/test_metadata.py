@@ -18,7 +18,7 @@ import pytest
 
 import oracles
 from conftest import REPO_ROOT
-from mobilenet_tf.export import converter as export
+from mobilenet_tf import export
 from mobilenet_tf.export import metadata
 from mobilenet_tf.export import tflite
 
@@ -199,7 +199,7 @@ def test_mediapipe_names_the_fine_tuned_models_classes(fine_tuned, shared_data):
                             "weights and data")
     assert "2 classes: ants, bees" in meta.description
     images = export.load_images(f"folder:{shared_data / 'hymenoptera'}", SIZE, 40,
-                                split="validation", log=lambda *a: None).images
+                                split="validation").images
     lite = tflite.TFLiteClassifier(path).predict(images)
     scores, top, names = oracles.mediapipe_classify(path, images)
     # uint8 in, int8 arithmetic: the same bytes give the same codes in any runtime.

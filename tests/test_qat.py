@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from mobilenet_tf.export import converter as export
+from mobilenet_tf import export
 from mobilenet_tf.model import qat
 from mobilenet_tf.training import loop as training
 

@@ -1,14 +1,23 @@
-"""Export: Keras -> TFLite conversion, calibration, verification against Keras, the TFLite
-metadata MediaPipe reads, and the LiteRT runner."""
+"""Export: Keras -> TFLite, one module per step: the settings and their rules (``options``),
+conversion to bytes (``converter``), the images that calibrate and verify (``images``), the
+metadata MediaPipe reads (``classifier_metadata`` over the flatbuffer ``metadata``),
+verification against Keras (``verification``), the whole sequence with its file writes
+(``pipeline.export_model``), and the LiteRT runner (``tflite``)."""
 
 from mobilenet_tf import _api
 
-__getattr__, __dir__, __all__ = _api.attach(__name__, {
-    name: "converter" for name in (
-        "QUANTIZATIONS", "IO_TYPES", "ExportError", "VerificationError", "Verification",
-        "LoadedImages", "convert", "verify", "check_agreement", "load_images", "with_metadata",
-        "mediapipe_problem", "resolve_io_types", "serving_archive", "model_image_size",
-        "to_unit_range", "DEFAULT_MIN_TOP1_AGREEMENT", "DEFAULT_MODEL_VERSION",
-        "DEFAULT_NUM_CALIBRATION_IMAGES", "INPUT_NAME", "OUTPUT_NAME", "SIGNATURE_KEY",
-        "VERIFY_BATCH_SIZE")
-} | {"TFLiteClassifier": "tflite"}, old="export")
+_API = {
+    "options": ("QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT",
+                "DEFAULT_NUM_CALIBRATION_IMAGES", "DEFAULT_MODEL_VERSION", "ExportError",
+                "VerificationError", "ExportOptions", "resolve_io_types"),
+    "converter": ("convert", "serving_archive", "model_image_size", "to_unit_range", "INPUT_NAME",
+                  "OUTPUT_NAME", "SIGNATURE_KEY"),
+    "images": ("LoadedImages", "load_images"),
+    "classifier_metadata": ("with_metadata", "mediapipe_problem"),
+    "verification": ("Verification", "verify", "check_agreement", "VERIFY_BATCH_SIZE"),
+    "pipeline": ("export_model", "ExportResult", "FromWeights"),
+    "tflite": ("TFLiteClassifier",),
+}
+
+__getattr__, __dir__, __all__ = _api.attach(
+    __name__, {name: module for module, names in _API.items() for name in names}, old="export")
