@@ -6,7 +6,7 @@
 For each row (alpha, image size, precision) three models train on the same
 in-memory batch of random images (so only compute is measured):
 
-* **ours**: ``mobilenet_tf.training.loop.build_model`` + ``training.compile_model``, i.e.
+* **ours**: ``mobilenet_tf.training.build_model`` + ``training.compile_model``, i.e.
   exactly what ``train.py`` trains: MobileNetV1 with TF-slim padding and
   initialisation, the per-variable L2 filter added to the loss, RMSprop
   (rho 0.9, momentum 0.9, epsilon 1.0), categorical cross-entropy, top-1/top-5
@@ -25,7 +25,7 @@ up, alternately: repetition r times ``--steps`` steps of each model in turn,
 so machine noise hits all alike. Reported: median images/s of each and the
 median of the per-repetition ratios ours / Keras.
 
-The input pipeline row measures ``mobilenet_tf.data.datasets.train_input`` on the
+The input pipeline row measures ``mobilenet_tf.data.train_input`` on the
 real JPEGs of ``../shared/data/hymenoptera`` (or ``$MOBILENET_TF_DATA``):
 decode + Inception training preprocessing + batching, cached nothing, with
 tf.data limited to one thread (images/s per core) and with all cores.
@@ -72,17 +72,15 @@ def _models(alpha, size, precision, batch_size, classes=1000):
     "keras": keras.applications.MobileNet with the same optimizer, loss and metrics}."""
     import keras
     from mobilenet_tf.training import precision as precision_lib
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     mixed = "none" if precision == "float32" else precision
-    quiet = lambda *a: None     # noqa: E731
     models = {}
     for name, weight_decay in (("ours", training.TrainConfig.weight_decay), ("ours_wd0", 0.0)):
         config = training.TrainConfig(alpha=alpha, image_size=size, batch_size=batch_size,
                                       mixed_precision=mixed, mode="train",
                                       weight_decay=weight_decay)
-        models[name] = training.build_model(config, classes, log=quiet)
-        training.compile_model(models[name], config, training.learning_rate_schedule(config, 1000),
-                               quiet)
+        models[name] = training.build_model(config, classes)
+        training.compile_model(models[name], config, training.learning_rate_schedule(config, 1000))
 
     def keras_app():
         return keras.applications.MobileNet(input_shape=(size, size, 3), alpha=alpha,
@@ -141,15 +139,14 @@ def bench_row(row, *, batch_size, steps, repetitions, warmup, log):
 def bench_input(size, *, batch_size, batches, threads, log):
     """images/s of decode + Inception training preprocessing of hymenoptera's JPEGs."""
     import tensorflow as tf
-    from mobilenet_tf.data import datasets
+    from mobilenet_tf import data as data_lib
     folder = _data_dir() / "hymenoptera"
     if not folder.is_dir():
         log(f"  input pipeline: {folder} not found, skipped")
         return None
-    data = datasets.load_dataset(f"folder:{folder}", image_size=size, validation_fraction=0.0,
-                                 log=lambda *a: None)
+    data = data_lib.load_dataset(f"folder:{folder}", image_size=size, validation_fraction=0.0)
     # One epoch of hymenoptera is 7 batches of 32: repeat it (decoding is never cached here).
-    ds = datasets.train_input(data, batch_size=batch_size, image_size=size).repeat()
+    ds = data_lib.train_input(data, batch_size=batch_size, image_size=size).repeat()
     options = tf.data.Options()
     if threads:
         options.threading.private_threadpool_size = threads

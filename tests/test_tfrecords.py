@@ -349,11 +349,11 @@ def test_folder_manifest_is_kept_reused_unopened_and_rebuilt_when_the_folder_cha
 
 
 def test_a_training_run_keeps_the_manifest_reuses_it_on_resume_and_counts_undecodable_files(
-        tmp_path):
+        tmp_path, library_log, capsys):
     """Through training.train (what train.py runs): the manifest lands in the run folder, the
     resumed run reuses it, and a JPEG that passes the header check but cannot be decoded is
     named once, counted in the log and the summary, and the run goes on."""
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     root = tmp_path / "photos"
     for c, n in (("a", 4), ("b", 3)):
         (root / c).mkdir(parents=True)
@@ -364,8 +364,9 @@ def test_a_training_run_keeps_the_manifest_reuses_it_on_resume_and_counts_undeco
     # 8 files, 2 steps of 4: the 7 good ones cannot fill them, so cut.jpg is met in step 1 or 2.
     config = dict(dataset=f"folder:{root}", validation_fraction=0.0, alpha=0.25, image_size=32,
                   batch_size=4, model_dir=str(tmp_path / "run"), verbose=0, mode="train")
-    lines = []
-    summary = training.train(training.TrainConfig(train_steps=2, **config), log=lines.append)
+    summary = training.train(training.TrainConfig(train_steps=2, **config))
+    # data's lines: logged (issue 22 item 9), or printed where data does not log yet
+    lines = library_log + capsys.readouterr().out.splitlines()
     cut = str(root / "b" / "cut.jpg")
     assert [line for line in lines if cut in line] == [
         f"folder:{root}: skipped {cut}: cannot be read or decoded (1 skipped so far; training "
@@ -374,8 +375,9 @@ def test_a_training_run_keeps_the_manifest_reuses_it_on_resume_and_counts_undeco
     assert summary["final_step"] == 2 and summary["skipped_files"] == 1
     kept = tmp_path / "run" / datasets.MANIFEST_DIR
     assert json.loads((kept / "manifest.json").read_text())["num_train"] == 8
-    lines.clear()
-    summary = training.train(training.TrainConfig(train_steps=4, **config), log=lines.append)
+    library_log.clear()
+    summary = training.train(training.TrainConfig(train_steps=4, **config))
+    lines = library_log + capsys.readouterr().out.splitlines()
     assert any(f"reusing {kept} (8 files, no file opened)" in line for line in lines), lines
     assert summary["start_step"] == 2 and summary["final_step"] == 4
 
