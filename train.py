@@ -29,6 +29,7 @@ docstring), ``mobilenet_tf.training.distribute`` and ``mobilenet_tf.training.pre
 """
 
 import dataclasses
+import functools
 import re
 import signal
 import sys
@@ -49,25 +50,12 @@ from mobilenet_tf.utils import native
 FLAGS = flags.FLAGS
 
 
-def _value_validator(name):
-    """The flag validator of setting `name`: the config's own check of it (its range, choices,
-    or the dataset spec), with the library's one-line message."""
+def _validator(find):
+    """An absl validator refusing what ``find(value)`` finds wrong: its words, or the one-line
+    ``ValueError`` it raises (the library's message, unchanged)."""
     def validate(value):
         try:
-            problem = train_config.value_problem(name, value)
-        except ValueError as e:
-            raise flags.ValidationError(str(e)) from None
-        if problem:
-            raise flags.ValidationError(problem)
-        return True
-    return validate
-
-
-def _rule_validator(rule):
-    """The multi-flag validator of a rule between settings (``config.RULES``)."""
-    def validate(values):
-        try:
-            problem = rule.problem(values, lambda name: f"--{name}")
+            problem = find(value)
         except ValueError as e:
             raise flags.ValidationError(str(e)) from None
         if problem:
@@ -99,25 +87,22 @@ def _define_flag(field):
     else:
         raise TypeError(f"TrainConfig.{name}: no absl flag for a {kind.__name__} setting")
     if settings.allowed(field) is not None or meta.check is not None:
-        flags.register_validator(name, _value_validator(name))
+        # The config's check of the setting: its range, choices, or the dataset spec.
+        flags.register_validator(name, _validator(functools.partial(train_config.value_problem,
+                                                                    name)))
 
 
 for _field in dataclasses.fields(train_config.TrainConfig):
     if settings.setting_of(_field).flag:
         _define_flag(_field)
-for _rule in train_config.RULES:
-    flags.register_multi_flags_validator(list(_rule.names), _rule_validator(_rule))
+for _rule in train_config.RULES:        # the rules between settings, naming the flags
+    flags.register_multi_flags_validator(
+        list(_rule.names), _validator(lambda values, rule=_rule: rule.problem(
+            values, lambda name: f"--{name}")))
 
 
-def _folder_ok(path):
-    # The check train() makes of model_dir (run_folder.check_writable), before TensorFlow.
-    problem = fileio.folder_problem(path)
-    if problem:
-        raise flags.ValidationError(problem)
-    return True
-
-
-flags.register_validator("model_dir", lambda v: v is None or _folder_ok(v))
+# The check train() makes of model_dir (run_folder.check_writable), before TensorFlow.
+flags.register_validator("model_dir", _validator(lambda v: v and fileio.folder_problem(v)))
 
 
 def _parse_flags(argv):

@@ -453,6 +453,26 @@ def _defaults():
     return dataclasses.asdict(TrainConfig())
 
 
+def test_the_settings_and_the_flags_need_no_tensorflow(repo_root):
+    """train.py's flags and TrainConfig's checks are pure Python: a bad flag is refused before
+    TensorFlow is imported."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.argv = ["train.py"]
+        sys.path.insert(0, {str(repo_root)!r})
+        import train
+        from mobilenet_tf.training.config import TrainConfig
+        TrainConfig(dataset="synthetic").check()
+        train.FLAGS(["train.py", "--alpha=0.5"])
+        train._config().check()
+        print(sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=_env(), timeout=60, cwd=repo_root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]"]
+
+
 # --- --mode=eval: what is given on the command line replaces the run's settings --------------
 
 def _legacy_run(tmp_path, name="float"):

@@ -235,6 +235,18 @@ def test_fit_segments_are_the_epochs_left(start, total, expected):
     ({"label_smoothing": 1.0}, r"`label_smoothing` must be in \[0, 1\)\. Received: label_smoothing=1\.0"),
     ({"freeze_base": True}, r"`freeze_base` needs `init_weights`"),
     ({"dataset": "folder:"}, r"Received: dataset='folder:'"),
+    ({"image_size": 32.0}, r"^`image_size` must be an int >= 32\. Received: image_size=32\.0$"),
+    ({"rmsprop_decay": 0.0}, r"^`rmsprop_decay` must be in \(0, 1\]\. Received: rmsprop_decay=0\.0$"),
+    ({"synthetic_classes": 1}, r"^`synthetic_classes` must be an int >= 2\. Received: "
+                               r"synthetic_classes=1$"),
+    ({"verbose": 3}, r"^`verbose` must be None or an int in \[0, 2\]\. Received: verbose=3$"),
+    ({"teacher": "t.h5", "teacher_image_size": 16},
+     r"^`teacher_image_size` must be None or an int >= 32\. Received: teacher_image_size=16$"),
+    ({"folder_formats": ()}, r"^`folder_formats` must be a non-empty subset of jpeg, png, bmp, "
+                             r"gif\. Received: folder_formats=\(\)$"),
+    ({"mode": "eval", "dataset": "synthetic", "validation_fraction": 0.0},
+     r"^`validation_fraction` must be > 0 for `mode` 'eval' on synthetic data\. Received: "
+     r"validation_fraction=0\.0, mode='eval', dataset='synthetic'$"),
 ])
 def test_config_errors(changes, pattern):
     with pytest.raises(ValueError, match=pattern):
