@@ -50,32 +50,31 @@ def main():
             sys.exit(f"missing {path} (set MOBILENET_TF_DATA)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
-    from mobilenet_tf import data as datasets
+    from mobilenet_tf import data as data_lib
     from mobilenet_tf.training import distillation
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
 
     work = pathlib.Path(args.work or tempfile.mkdtemp(prefix="distill-bench-"))
     common = dict(dataset=f"folder:{folder}", batch_size=32, epochs=args.epochs,
                   base_learning_rate=0.016, base_batch_size=256, min_crop_area=0.25,
                   verbose=0, mode="train_and_eval", freeze_base=not args.whole_network)
-    quiet = lambda *a: None  # noqa: E731
 
     def run(name, seed, **kw):
         keras.utils.set_random_seed(seed)        # head initialization, dropout
         config = training.TrainConfig(**common, seed=seed, model_dir=str(work / name), **kw)
         t0 = time.perf_counter()
-        summary = training.train(config, log=quiet)
+        summary = training.train(config)
         return summary["final_top1"], time.perf_counter() - t0
 
     teacher_top1, teacher_s = run("teacher", 0, alpha=0.75, image_size=192,
                                   init_weights=str(weights / "mobilenet_7_5_192_tf.h5"))
     # What the teacher scores on the 128x128 crops it is shown during distillation.
     teacher = distillation.load_teacher(str(work / "teacher"))
-    ds = datasets.load_dataset(f"folder:{folder}")
+    ds = data_lib.load_dataset(f"folder:{folder}")
     seen = distillation.logits_model(teacher.model, (128, 128))
     seen.compile(metrics=[keras.metrics.CategoricalAccuracy(name="top1")],
                  loss=keras.losses.CategoricalCrossentropy(from_logits=True))
-    teacher_seen = seen.evaluate(datasets.eval_input(ds, batch_size=32, image_size=128),
+    teacher_seen = seen.evaluate(data_lib.eval_input(ds, batch_size=32, image_size=128),
                                  verbose=0, return_dict=True)["top1"]
 
     student = dict(alpha=0.25, image_size=128, init_weights=str(weights / "mobilenet_2_5_128_tf.h5"))

@@ -194,19 +194,19 @@ def startup_child(variant, argv):
     from mobilenet_tf.utils import native
     native.import_tensorflow()
     from mobilenet_tf.data.readers import folder
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf.training import callbacks, inputs
     _event("imported")
     if variant == "full_decode":
         folder.load = _main_folder
-    load = training._load_data
+    load = inputs.load_data
 
-    def load_data(config, log):
-        data = load(config, log)
+    def load_data(config):
+        data = load(config)
         _event("data")
         return data
 
-    training._load_data = load_data
-    end = training._StepCallback.on_train_batch_end
+    inputs.load_data = load_data
+    end = callbacks.StepCallback.on_train_batch_end
 
     def on_train_batch_end(self, batch, logs=None):
         if not getattr(self, "_bench_first_seen", False):
@@ -214,7 +214,7 @@ def startup_child(variant, argv):
             _event("first_step")
         return end(self, batch, logs)
 
-    training._StepCallback.on_train_batch_end = on_train_batch_end
+    callbacks.StepCallback.on_train_batch_end = on_train_batch_end
     sys.argv = [str(REPO / "train.py"), *argv]
     import runpy
     try:
@@ -308,11 +308,10 @@ def _input_rate(spec, size, *, batch_size, batches, threads, plain=False):
 def _step_rate(alpha, size, *, batch_size, steps, warmup=2):
     import numpy as np
     import tensorflow as tf
-    from mobilenet_tf.training import loop as training
-    quiet = lambda *a: None      # noqa: E731
+    from mobilenet_tf import training
     config = training.TrainConfig(alpha=alpha, image_size=size, batch_size=batch_size, mode="train")
-    model = training.build_model(config, 1000, log=quiet)
-    training.compile_model(model, config, training.learning_rate_schedule(config, 1000), quiet)
+    model = training.build_model(config, 1000)
+    training.compile_model(model, config, training.learning_rate_schedule(config, 1000))
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(-1, 1, (batch_size, size, size, 3)).astype("float32"))
     y = tf.constant(np.eye(1000, dtype="float32")[rng.integers(0, 1000, batch_size)])

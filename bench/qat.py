@@ -95,12 +95,11 @@ def main():
     from mobilenet_tf import MobileNetV1
     from mobilenet_tf import export
     from mobilenet_tf.export import tflite
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
 
     print(cpu_features.describe())
     keras.utils.set_random_seed(args.seed)
     work = pathlib.Path(args.work or tempfile.mkdtemp(prefix="qat-bench-"))
-    quiet = lambda *a: None  # noqa: E731
     size = (128, 128)
     header = ("| model | top-1 | top-1 agreement with float | int8 file vs its QAT Keras model |\n"
               "|---|---|---|---|")
@@ -168,10 +167,10 @@ def main():
                       min_crop_area=0.25, verbose=0, seed=args.seed)
         float_run = training.train(training.TrainConfig(
             model_dir=str(work / "float"), epochs=args.float_epochs, init_weights=str(weights),
-            learning_rate=args.float_learning_rate, **common), log=quiet)
+            learning_rate=args.float_learning_rate, **common))
         qat_run = training.train(training.TrainConfig(
             model_dir=str(work / "qat"), epochs=args.qat_epochs, init_weights=str(work / "float"),
-            learning_rate=args.qat_learning_rate, quantize=True, **common), log=quiet)
+            learning_rate=args.qat_learning_rate, quantize=True, **common))
         val = export.load_images(folder, size, 1000, split="validation")
         probs, ptq_bytes, qat_bytes = all_probs(
             float_run["model"], qat_run["model"], val,
@@ -197,7 +196,7 @@ def main():
                 image_size=128, batch_size=25, train_steps=args.imagenet_qat_steps,
                 epochs=args.imagenet_qat_steps, learning_rate=args.imagenet_qat_learning_rate,
                 init_weights=str(weights), quantize=True, min_crop_area=0.5, verbose=0,
-                seed=args.seed, **teacher), log=quiet)
+                seed=args.seed, **teacher))
             val = export.load_images(spec, size, 50, split="validation")
             probs, ptq_bytes, qat_bytes = all_probs(
                 float_model, qat_run["model"], val,
@@ -220,7 +219,7 @@ def main():
                     learning_rate=args.imagenet_qat_learning_rate, init_weights=str(weights),
                     quantize=True, min_crop_area=0.5, verbose=0, seed=args.seed,
                     teacher=str(weights), teacher_alpha=0.25, teacher_image_size=128,
-                    distillation_weight=1.0), log=quiet)
+                    distillation_weight=1.0))
                 probs["distill_keras"], probs["distill_lite"], distill_bytes = qat_probs(
                     distilled["model"], val)
             folds.append(probs)

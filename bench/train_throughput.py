@@ -6,7 +6,7 @@
 For each row (alpha, image size, precision) three models train on the same
 in-memory batch of random images (so only compute is measured):
 
-* **ours**: ``mobilenet_tf.training.loop.build_model`` + ``training.compile_model``, i.e.
+* **ours**: ``mobilenet_tf.training.build_model`` + ``training.compile_model``, i.e.
   exactly what ``train.py`` trains: MobileNetV1 with TF-slim padding and
   initialisation, the per-variable L2 filter added to the loss, RMSprop
   (rho 0.9, momentum 0.9, epsilon 1.0), categorical cross-entropy, top-1/top-5
@@ -72,17 +72,15 @@ def _models(alpha, size, precision, batch_size, classes=1000):
     "keras": keras.applications.MobileNet with the same optimizer, loss and metrics}."""
     import keras
     from mobilenet_tf.training import precision as precision_lib
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     mixed = "none" if precision == "float32" else precision
-    quiet = lambda *a: None     # noqa: E731
     models = {}
     for name, weight_decay in (("ours", training.TrainConfig.weight_decay), ("ours_wd0", 0.0)):
         config = training.TrainConfig(alpha=alpha, image_size=size, batch_size=batch_size,
                                       mixed_precision=mixed, mode="train",
                                       weight_decay=weight_decay)
-        models[name] = training.build_model(config, classes, log=quiet)
-        training.compile_model(models[name], config, training.learning_rate_schedule(config, 1000),
-                               quiet)
+        models[name] = training.build_model(config, classes)
+        training.compile_model(models[name], config, training.learning_rate_schedule(config, 1000))
 
     def keras_app():
         return keras.applications.MobileNet(input_shape=(size, size, 3), alpha=alpha,

@@ -32,7 +32,7 @@ _LAZY = {
     "preprocess_input": ("mobilenet_tf.model.imagenet", "preprocess_input"),
     "decode_predictions": ("mobilenet_tf.model.imagenet", "decode_predictions"),
     "load_weights": ("mobilenet_tf.model.weights", "load_weights"),
-    "TrainConfig": ("mobilenet_tf.training.loop", "TrainConfig"),
+    "TrainConfig": ("mobilenet_tf.training.config", "TrainConfig"),
     "train": ("mobilenet_tf.training.loop", "train"),
     "create_strategy": ("mobilenet_tf.training.distribute", "create_strategy"),
     "TFLiteClassifier": ("mobilenet_tf.export.tflite", "TFLiteClassifier"),

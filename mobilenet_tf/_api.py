@@ -36,8 +36,10 @@ MOVED = {
     "preprocessing": (_D + "preprocessing",),
     "tfrecords": (_D + "tfrecords",),
     "datasets": ("mobilenet_tf.data",),    # the package's table: load_dataset, readers, pipelines
-    "train_options": (_D + "options", _T + "options"),
-    "training": (_T + "loop", _T + "options"),
+    "train_options": (_D + "options", _T + "config"),
+    "training": (_T + "config", _T + "errors", _T + "schedule", _T + "weight_decay", _T + "recipe",
+                 _T + "loop", _T + "evaluation", _T + "run_folder", _T + "tensorboard",
+                 _T + "checkpoints"),
     "distillation": (_T + "distillation",),
     "distribute": (_T + "distribute",),
     "precision": (_T + "precision",),
@@ -46,7 +48,7 @@ MOVED = {
     "inference": (_I + "classifier", _M + "saved", _D + "labelled", _M + "convert", _M + "labels"),
     "runtime": (_C + "runner", _C + "args", _U + "native", _U + "console", _T + "stop"),
     "fileio": (_U + "fileio",),
-    "model": (_M + "builder",),
+    "model": (_M + "builder", _M + "defaults"),
     "export": (_E + "options", _E + "converter", _E + "images", _E + "classifier_metadata",
                _E + "verification", _M + "saved", _M + "labels"),
 }

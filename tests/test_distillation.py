@@ -97,10 +97,10 @@ def test_loss_is_the_distillation_formula_plus_weight_decay(pair, temperature, w
                                                             with_labels):
     import keras
     from mobilenet_tf.training import distillation
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf.training import weight_decay
     teacher, student, x, y = pair
     wd = 1e-2           # large enough that a dropped weight decay is far outside the bound
-    decayed, _ = training.apply_weight_decay(student, wd)
+    decayed, _ = weight_decay.apply_weight_decay(student, wd)
     distiller = distillation.make_distiller(student, teacher, temperature=temperature,
                                             weight=weight)
     distiller.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy(
@@ -178,7 +178,7 @@ def _colour_images(directory, per_class, seed, labelled=True):
 def folders(tmp_path_factory):
     """A labelled folder (train/ + val/), the same photos without labels (train/ flat +
     the labelled val/), and a teacher run (α=0.25 at 48x48) trained on the labelled one."""
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     root = tmp_path_factory.mktemp("distill")
     _colour_images(root / "labelled" / "train", 12, seed=0)
     _colour_images(root / "labelled" / "val", 4, seed=1)
@@ -188,12 +188,12 @@ def folders(tmp_path_factory):
                                   batch_size=12, epochs=3, learning_rate=0.01,
                                   batch_norm_momentum=0.9, model_dir=str(root / "teacher"),
                                   verbose=0, mode="train")
-    training.train(config, log=lambda *a: None)
+    training.train(config)
     return root
 
 
 def _student(root, name, **kw):
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     values = dict(dataset=f"folder:{root / 'unlabelled'}", alpha=0.25, image_size=32,
                   batch_size=12, epochs=1, learning_rate=0.01, batch_norm_momentum=0.9,
                   model_dir=str(root / name), verbose=0, teacher=str(root / "teacher"),
@@ -211,11 +211,10 @@ def _checkpoint_keys(model_dir):
 @pytest.mark.slow
 def test_student_trains_from_the_teacher_on_images_without_labels(folders, library_log):
     import keras
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     root = folders
-    lines = []
-    summary = training.train(_student(root, "s1", train_steps=2), log=lines.append)
-    text = "\n".join(lines + library_log)      # the data's lines are the library's log
+    summary = training.train(_student(root, "s1", train_steps=2))
+    text = "\n".join(library_log)
     assert "36 training images without labels, 12 validation images in 3 classes" in text
     assert "the teacher only (labels unused)" in text
     assert "the teacher sees each 32x32 crop resized to 48x48" in text
@@ -224,15 +223,15 @@ def test_student_trains_from_the_teacher_on_images_without_labels(folders, libra
     assert "top1" not in summary["history"] and "val_top1" in summary["history"]
 
     # Resume: the same command with more steps goes on from step 2's checkpoint.
-    lines = []
-    summary = training.train(_student(root, "s1", train_steps=4), log=lines.append)
-    assert any("Resuming at step 2 of 4" in line for line in lines), lines
+    del library_log[:]
+    summary = training.train(_student(root, "s1", train_steps=4))
+    assert "Resuming at step 2 of 4." in library_log, library_log
     assert summary["start_step"] == 2 and summary["final_step"] == 4
 
     # The student alone is saved: the checkpoint holds what a plain run's holds.
     plain = _student(root, "plain", dataset=f"folder:{root / 'labelled'}", teacher=None,
                      distillation_weight=0.5, train_steps=2)
-    training.train(plain, log=lambda *a: None)
+    training.train(plain)
     assert _checkpoint_keys(root / "s1") == _checkpoint_keys(root / "plain")
     loaded = keras.models.load_model(root / "s1" / "model.keras", compile=False)
     reference = keras.models.load_model(root / "plain" / "model.keras", compile=False)
@@ -240,23 +239,21 @@ def test_student_trains_from_the_teacher_on_images_without_labels(folders, libra
     assert loaded.input_shape == (None, 32, 32, 3) and loaded.output_shape == (None, 3)
 
     # --mode=eval of the distilled run scores the student on val/ (plain cross-entropy).
-    result = training.evaluate(_student(root, "s1", mode="eval"), log=lambda *a: None)
+    result = training.evaluate(str(root / "s1"), verbose=0)
     assert result["step"] == 4 and result["num_validation"] == 12
 
 
 @pytest.mark.slow
-def test_a_quantization_aware_student_learns_from_the_float_teacher(folders):
+def test_a_quantization_aware_student_learns_from_the_float_teacher(folders, library_log):
     """--quantize with --teacher (how bench/qat.py fine-tunes Google's weights): the student is
     the QAT twin, trained by the distiller in training mode (its learned activation ranges are
     set), and the saved model.keras is the QAT model."""
     import keras
     from mobilenet_tf.model import qat
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     root = folders
-    lines = []
-    summary = training.train(_student(root, "quant", quantize=True, train_steps=2),
-                             log=lines.append)
-    assert any(line.startswith("Quantization-aware training") for line in lines), lines
+    summary = training.train(_student(root, "quant", quantize=True, train_steps=2))
+    assert any(line.startswith("Quantization-aware training") for line in library_log), library_log
     assert summary["final_step"] == 2 and summary["history"]["distillation_loss"][-1] > 0
     loaded = keras.models.load_model(root / "quant" / "model.keras", compile=False)
     assert qat.is_quantization_aware(loaded)
@@ -266,13 +263,13 @@ def test_a_quantization_aware_student_learns_from_the_float_teacher(folders):
 
 @pytest.mark.slow
 def test_labels_are_required_unless_the_teacher_alone_trains(folders):
-    from mobilenet_tf import data as datasets
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import data as data_lib
+    from mobilenet_tf import training
     from mobilenet_tf.training.distillation import TeacherError
     root = folders
-    with pytest.raises(datasets.DatasetError, match="distillation_weight must be 1"):
+    with pytest.raises(data_lib.DatasetError, match="distillation_weight must be 1"):
         training.train(_student(root, "r1", distillation_weight=0.5))
-    with pytest.raises(datasets.DatasetError, match="has images but no class sub-folders"):
+    with pytest.raises(data_lib.DatasetError, match="has images but no class sub-folders"):
         training.train(_student(root, "r2", teacher=None))
     # A teacher of other classes: the run trained on 3 colours, this data has 2.
     two = root / "two"
@@ -322,7 +319,7 @@ import keras, numpy as np
 sys.path.insert(0, sys.argv[1])
 from test_distillation import _dense_classifier
 from mobilenet_tf.training import distillation
-from mobilenet_tf.training import loop as training
+from mobilenet_tf.training import weight_decay
 rng = np.random.default_rng(0)
 x = rng.uniform(-1, 1, (8, 8, 8, 3)).astype("float32")
 y = np.eye(5, dtype="float32")[rng.integers(0, 5, 8)]
@@ -330,7 +327,7 @@ out = {}
 for name, devices in (("one", ["/cpu:0"]), ("mirrored", ["/cpu:0", "/cpu:1"])):
     with tf.distribute.MirroredStrategy(devices).scope():
         student = _dense_classifier(8, 5, 2, "s")
-        training.apply_weight_decay(student, 1e-2)
+        weight_decay.apply_weight_decay(student, 1e-2)
         d = distillation.make_distiller(student, _dense_classifier(12, 5, 1, "t"),
                                         temperature=3.0, weight=0.7)
         d.compile(optimizer=keras.optimizers.SGD(0.0),

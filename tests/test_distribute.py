@@ -205,11 +205,10 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
+    from mobilenet_tf import training
     from mobilenet_tf.training import distribute
-    from mobilenet_tf.training import loop as training
 
     out = {}
-    quiet = lambda *a: None
     # The paper's optimizer (RMSprop, epsilon 1) at a rate small enough for two steps not to
     # amplify rounding differences; dropout off (it draws per replica). Table 5's shallow
     # MobileNet (the same builder, 9 rows instead of 14) traces a third faster under two
@@ -231,19 +230,18 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
         return tf.data.Dataset.from_tensor_slices((x, y)).shard(shards, index).batch(
             batch, drop_remainder=True).repeat()
 
-    initial = training.build_model(config(), C, log=quiet).get_weights()
+    initial = training.build_model(config(), C).get_weights()
     one_device = distribute.create_strategy("one_device", devices=["/cpu:0"])
     mirrored = distribute.create_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
     weights = {}
     for name, strategy, sync in (("one_device", one_device, True), ("mirrored", mirrored, True),
                                  ("mirrored_per_replica_bn", mirrored, False)):
         with strategy.scope():
-            model = training.build_model(config(sync), C, log=quiet,
+            model = training.build_model(config(sync), C,
                                          replicas=distribute.num_replicas(strategy))
             model.set_weights(initial)
             optimizer = training.compile_model(model, config(sync),
-                                               training.learning_rate_schedule(config(sync), 4),
-                                               quiet)
+                                               training.learning_rate_schedule(config(sync), 4))
         model.fit(distribute.distribute_input(strategy, dataset_fn, BATCH),
                   steps_per_epoch=STEPS, epochs=1, verbose=0)
         out[name + "_steps"] = int(optimizer.iterations.numpy())
@@ -266,7 +264,7 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
                                mode="train", model_dir=tempfile.mkdtemp(), verbose=0,
                                distribution_strategy="mirrored")
     try:
-        training.train(run, strategy=mirrored, log=quiet)
+        training.train(run, strategy=mirrored)
         out["odd_batch"] = "trained"
     except distribute.DistributionError as e:
         out["odd_batch"] = str(e)
@@ -349,7 +347,7 @@ def _run_workers(args, tmp_dirs, limit):
 @pytest.mark.slow
 def test_multi_worker_mirrored_two_processes(tmp_path):
     import keras
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     model_dir = tmp_path / "run"
     tmp_dirs = [str(tmp_path / "tmp0"), str(tmp_path / "tmp1")]
     for d in tmp_dirs:
@@ -373,7 +371,7 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
     model = keras.models.load_model(model_dir / "model.keras")
     assert model.output_shape == (None, 5)
     # The chief's checkpoint restores here (no strategy): weights, optimizer slots and step.
-    restored, optimizer, path, _ = training.restore_run(str(model_dir), log=lambda *a: None)
+    restored, optimizer, path, _ = training.restore_run(str(model_dir))
     assert path.endswith("ckpt-2") and int(optimizer.iterations.numpy()) == 2
     np.testing.assert_allclose(restored.get_layer("Logits").get_weights()[0],
                                model.get_layer("Logits").get_weights()[0], atol=1e-6)
@@ -391,15 +389,15 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
     assert (summary["start_step"], summary["final_step"]) == (2, 3)
     assert summary["num_validation"] == 6
     assert os.listdir(tmp_dirs[1]) == [] and os.listdir(tmp_dirs[0]) == []
-    _, _, path, _ = training.restore_run(str(model_dir), log=lambda *a: None)
+    _, _, path, _ = training.restore_run(str(model_dir))
     assert path.endswith("ckpt-3")
     # The distributed validation scored the final weights on all 6 images (a partial batch,
     # uneven across the workers): the chief's model.keras scored here on one device gives the
     # same counts and the same loss up to float32 rounding.
-    from mobilenet_tf import data as datasets
-    data = datasets.load_dataset("synthetic", image_size=32, synthetic_examples=64,
+    from mobilenet_tf import data as data_lib
+    data = data_lib.load_dataset("synthetic", image_size=32, synthetic_examples=64,
                                  synthetic_classes=5)
-    (images, labels), = datasets.eval_input(data, batch_size=6, image_size=32).as_numpy_iterator()
+    (images, labels), = data_lib.eval_input(data, batch_size=6, image_size=32).as_numpy_iterator()
     top1, top5, loss, bound = oracles.validation_scores(
         keras.models.load_model(model_dir / "model.keras"), images, labels, 4e-5)
     # 5 classes: no top-5 (every label would be in it).
@@ -415,13 +413,12 @@ def test_multi_worker_mirrored_two_processes(tmp_path):
 def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path, mixed, compute):
     import keras
     import tensorflow as tf
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     config = training.TrainConfig(dataset="synthetic", synthetic_examples=32, synthetic_classes=5,
                                   alpha=0.25, image_size=32, batch_size=8, train_steps=2,
                                   mode="train", model_dir=str(tmp_path / "run"), verbose=0,
                                   mixed_precision=mixed)
-    quiet = lambda *a: None    # noqa: E731
-    model = training.build_model(config, 5, log=quiet)
+    model = training.build_model(config, 5)
     assert keras.config.dtype_policy().name == "float32"        # the global policy is restored
     policies = {layer.name: layer.dtype_policy.name for layer in model.layers
                 if not isinstance(layer, keras.layers.InputLayer)}
@@ -429,8 +426,7 @@ def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path,
     assert set(policies.values()) == {f"mixed_{compute}"}
     assert model.get_layer("Conv2d_1_pointwise").compute_dtype == compute
     assert all(v.dtype == "float32" for v in model.weights)     # incl. batch-norm statistics
-    optimizer = training.compile_model(model, config, training.learning_rate_schedule(config, 4),
-                                       quiet)
+    optimizer = training.compile_model(model, config, training.learning_rate_schedule(config, 4))
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (mixed == "float16")
     x = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 3)).astype("float32")
     y = np.eye(5, dtype="float32")[np.arange(8) % 5]
@@ -444,7 +440,7 @@ def test_mixed_precision_policy_float32_variables_loss_and_saved_model(tmp_path,
     assert all(str(getattr(v, "dtype", "float32")) in ("float32", "int64")
                for v in optimizer.variables)
 
-    summary = training.train(config, log=quiet)                 # the whole train.py path
+    summary = training.train(config)                 # the whole train.py path
     assert summary["final_step"] == 2 and np.isfinite(summary["history"]["loss"][-1])
     saved = keras.models.load_model(tmp_path / "run" / "model.keras")
     assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
@@ -466,16 +462,19 @@ _SHARD_WORKER_SCRIPT = textwrap.dedent("""
     from mobilenet_tf import data as datasets
     from mobilenet_tf.training import distribute
     strategy = distribute.create_strategy("multi_worker_mirrored")
-    lines = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logging.getLogger("mobilenet_tf").addHandler(handler)
+
+    class Lines(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    lines = []          # what data logs
+    logging.getLogger("mobilenet_tf").addHandler(Lines())
     logging.getLogger("mobilenet_tf").setLevel(logging.INFO)
     data = datasets.load_dataset("tfrecord:" + sys.argv[1])
 
     def input_fn(batch_size, num_shards, shard_index):
-        return datasets.train_input(data, batch_size=batch_size, image_size=16, epoch=0, seed=1,
-                                    global_batch_size=8, num_shards=num_shards,
+        return datasets.train_input(data, batch_size=batch_size, image_size=16, epoch=0,
+                                    seed=1, global_batch_size=8, num_shards=num_shards,
                                     shard_index=shard_index)
 
     labels = []

@@ -646,7 +646,7 @@ def test_export_prints_no_native_lines(tmp_path, shared_data):
 def test_exit_status_convention_in_one_place():
     from mobilenet_tf import errors
     from mobilenet_tf import export
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     from mobilenet_tf.model import weights
     assert errors.exit_status(weights.WeightsError("x")) == 2
     assert errors.exit_status(training.RunFolderError("x")) == 2

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from mobilenet_tf import export
+from mobilenet_tf import training
 from mobilenet_tf.model import qat
-from mobilenet_tf.training import loop as training
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -184,7 +184,7 @@ def test_the_files_uint8_input_is_the_keras_models_input_grid(monkeypatch):
 
 def test_refusals_are_one_line(tmp_path):
     """Settings QAT cannot take, refused before any work with one line naming them."""
-    with pytest.raises(training.ConfigError, match=r"mixed_precision 'none'.*bfloat16"):
+    with pytest.raises(training.ConfigError, match=r"`mixed_precision` must be 'none'.*bfloat16"):
         training.TrainConfig(dataset="synthetic", quantize=True, mixed_precision="bfloat16").check()
     with pytest.raises(training.ConfigError, match="quantize_delay.*needs `quantize`"):
         training.TrainConfig(dataset="synthetic", quantize_delay=3).check()
@@ -220,7 +220,7 @@ def test_quantization_aware_run_trains_resumes_and_exports_int8(tmp_path, shared
         dataset=f"folder:{shared_data / 'hymenoptera'}", model_dir=model_dir, alpha=0.25,
         image_size=64, batch_size=16, train_steps=2, epochs=1, quantize=True, quantize_delay=2,
         log_every_steps=1, learning_rate=0.002, min_crop_area=0.5, verbose=0)
-    first = training.train(config, log=lambda *a: None)
+    first = training.train(config)
     twin = first["model"]
     assert qat.is_quantization_aware(twin)
     # Two steps, delay 2: fake quantization has not started in training, ranges are learned.
@@ -234,16 +234,14 @@ def test_quantization_aware_run_trains_resumes_and_exports_int8(tmp_path, shared
                                          "Logits/kernel"}
     assert "Conv2d_1_depthwise/kernel" in {v.path for v in excluded}
 
-    resumed = training.train(training.TrainConfig(**{**config.__dict__, "train_steps": 4}),
-                             log=lambda *a: None)
+    resumed = training.train(training.TrainConfig(**{**config.__dict__, "train_steps": 4}))
     assert resumed["start_step"] == 2 and resumed["final_step"] == 4
     assert all(float(layer.quantize_active.numpy()) == 1.0
                for layer in qat.quantizers(resumed["model"]))
     events = _events(os.path.join(model_dir, "tensorboard", "train"))
     assert len(events["quantization/Logits_quant/max"]) >= 4
 
-    evaluated = training.evaluate(training.TrainConfig(**{**config.__dict__, "mode": "eval"}),
-                                  log=lambda *a: None)
+    evaluated = training.evaluate(model_dir, verbose=0)
     assert evaluated["top1"] == pytest.approx(resumed["final_top1"], abs=1e-6)
 
     loaded = keras.models.load_model(os.path.join(model_dir, "model.keras"))
@@ -322,8 +320,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
 from mobilenet_tf.training import distribute
+from mobilenet_tf import training
 from mobilenet_tf.model import qat
-from mobilenet_tf.training import loop as training
 
 keras.utils.set_random_seed(0)
 N, C, BATCH = 32, 5, 32
@@ -333,18 +331,17 @@ config = training.TrainConfig(alpha=0.25, image_size=32, dropout=0.0, batch_size
 rng = np.random.default_rng(0)
 x = rng.uniform(-1, 1, (N, 32, 32, 3)).astype("float32")
 y = np.eye(C, dtype="float32")[rng.integers(0, C, N)]
-quiet = lambda *a: None
-initial = training.build_model(config, C, log=quiet).get_weights()
+initial = training.build_model(config, C).get_weights()
 out = {}
 mirrored = distribute.create_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
 for name, strategy in (("one_device", distribute.create_strategy("one_device", devices=["/cpu:0"])),
                        ("mirrored", mirrored)):
     with strategy.scope():
-        model = training.build_model(config, C, log=quiet,
+        model = training.build_model(config, C,
                                      replicas=distribute.num_replicas(strategy))
         model.set_weights(initial)
         optimizer = training.compile_model(model, config,
-                                           training.learning_rate_schedule(config, 1), quiet)
+                                           training.learning_rate_schedule(config, 1))
     dataset_fn = lambda batch, shards, index: tf.data.Dataset.from_tensor_slices((x, y)).shard(
         shards, index).batch(batch, drop_remainder=True).repeat()
     model.fit(distribute.distribute_input(strategy, dataset_fn, BATCH), steps_per_epoch=1,

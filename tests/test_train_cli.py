@@ -41,7 +41,7 @@ def _run(args, timeout=300, cwd=REPO_ROOT):
     (["--dataset=Not A Name"], r"flag --dataset=Not A Name: dataset must be a tfds name .*"
                                r"Received: dataset='Not A Name'"),
     (["--folder_formats=jpeg,tiff"], r"flag --folder_formats=\['jpeg', 'tiff'\]: must be a "
-                                     r"comma-separated subset of jpeg,png,bmp,gif"),
+                                     r"non-empty subset of jpeg, png, bmp, gif"),
     (["--min_crop_area=0"], r"flag --min_crop_area=0\.0: must be in \(0, 1\]"),
     (["--label_smoothing=1"], r"flag --label_smoothing=1\.0: must be in \[0, 1\)"),
     (["--learning_rate=0"], r"flag --learning_rate=0\.0: must be > 0"),
@@ -128,7 +128,7 @@ QAT_FLAG_VALUES = {**FLAG_VALUES, "mixed_precision": "none", "quantize": True, "
 def test_every_flag_reaches_the_training_config(repo_root, flag_values):
     """train.py maps flags onto TrainConfig by name: each given value arrives in its field."""
     import dataclasses
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf.training.config import TrainConfig
     args = []
     for name, value in flag_values.items():
         if isinstance(value, bool):
@@ -152,7 +152,7 @@ def test_every_flag_reaches_the_training_config(repo_root, flag_values):
     expected = {k: list(v) if isinstance(v, tuple) else v for k, v in flag_values.items()}
     assert {k: config[k] for k in expected} == expected
     # Only the distribution flags (tested in test_distribute) are left at their defaults here.
-    fields = {f.name for f in dataclasses.fields(training.TrainConfig)}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert fields - set(FLAG_VALUES) - set(QAT_FLAG_VALUES) == {"distribution_strategy", "tpu"}
 
 
@@ -193,10 +193,10 @@ def test_smoke_run_writes_checkpoints_model_summary_and_tensorboard(tmp_path):
     assert model.output_shape == (None, 10)
     assert not [p for p in os.listdir(model_dir) if p.startswith(".tmp")]
     # The validation figures are model.keras scored on the 6 held-out images, recomputed here.
-    from mobilenet_tf import data as datasets
-    data = datasets.load_dataset("synthetic", image_size=64, synthetic_examples=64,
+    from mobilenet_tf import data as data_lib
+    data = data_lib.load_dataset("synthetic", image_size=64, synthetic_examples=64,
                                  synthetic_classes=10)
-    (images, labels), = datasets.eval_input(data, batch_size=6, image_size=64).as_numpy_iterator()
+    (images, labels), = data_lib.eval_input(data, batch_size=6, image_size=64).as_numpy_iterator()
     top1, top5, loss, bound = oracles.validation_scores(model, images, labels, 4e-5)
     assert (round(summary["final_top1"] * 6), round(summary["final_top5"] * 6)) == (top1, top5)
     assert abs(summary["final_loss"] - loss) <= bound
@@ -261,7 +261,7 @@ def _latest_step(checkpoint_dir):
 @pytest.mark.slow
 def test_resume_after_sigkill_continues_at_the_saved_step_with_the_saved_state(tmp_path):
     import tensorflow as tf
-    from mobilenet_tf.training import loop as training
+    from mobilenet_tf import training
     model_dir = tmp_path / "run"
     args = ["--dataset=synthetic", "--synthetic_examples=400", "--synthetic_classes=5",
             "--alpha=0.25", "--image_size=32", "--batch_size=4", "--train_steps=40",
@@ -291,7 +291,7 @@ def test_resume_after_sigkill_continues_at_the_saved_step_with_the_saved_state(t
 
     # What train.py restores (training.restore_run) equals the checkpoint, variable for variable:
     # weights, batch norm statistics, RMSprop slots, EMA shadows and the step.
-    model, optimizer, path, _ = training.restore_run(str(model_dir), log=lambda *_: None)
+    model, optimizer, path, _ = training.restore_run(str(model_dir))
     assert path == saved and int(optimizer.iterations.numpy()) == saved_step
     rewritten = tf.train.Checkpoint(model=model, optimizer=optimizer).write(str(tmp_path / "again"))
 
@@ -317,3 +317,206 @@ def test_resume_after_sigkill_continues_at_the_saved_step_with_the_saved_state(t
     assert f"Resuming at step {saved_step} of 40." in result.stdout
     summary = json.loads((model_dir / "summary.json").read_text())
     assert (summary["start_step"], summary["final_step"]) == (saved_step, 40)
+
+
+# --- one statement of each setting: train.py's flags are made from TrainConfig's fields --------
+
+# TrainConfig fields that are deliberately not flags of train.py (none today).
+NOT_FLAGS = set()
+
+
+def _train_module(repo_root):
+    sys.path.insert(0, str(repo_root))
+    import train
+    return train
+
+
+def _train_flags(train):
+    return {name: flag for name, flag in train.FLAGS._flags().items()
+            if name == flag.name and train.FLAGS.find_module_defining_flag(name) == train.__name__}
+
+
+def test_every_flag_is_its_training_config_field(repo_root):
+    """Each train.py flag has the name, default, type (enum with the same choices, list for
+    a tuple), help and bounds its TrainConfig field states, and every field (but NOT_FLAGS)
+    has a flag."""
+    import dataclasses
+    from absl import flags
+    from mobilenet_tf.training import settings
+    from mobilenet_tf.training.config import TrainConfig
+    train = _train_module(repo_root)
+    made = _train_flags(train)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert set(made) == set(fields) - NOT_FLAGS
+    parsers = {bool: flags.BooleanParser, int: flags.IntegerParser, float: flags.FloatParser,
+               tuple: flags.ListParser}
+    for name, flag in made.items():
+        field, meta = fields[name], settings.setting_of(fields[name])
+        default = list(field.default) if field.type is tuple else field.default
+        help = meta.help
+        if meta.choices is not None and field.type is str:
+            help = f"<{'|'.join(meta.choices)}>: {help}"      # absl names an enum's choices
+            assert type(flag.parser) is flags.EnumParser, name
+            assert flag.parser.enum_values == list(meta.choices), name
+        else:
+            assert type(flag.parser) is parsers.get(field.type, flags.ArgumentParser), name
+        assert (flag.default, flag.help) == (default, help), name
+        lower, upper = meta.range.closure() if meta.range else (None, None)
+        assert (getattr(flag.parser, "lower_bound", None),
+                getattr(flag.parser, "upper_bound", None)) == (lower, upper), name
+
+
+def _refused_by_flags(train, args):
+    from absl import flags
+    train.FLAGS.unparse_flags()
+    try:
+        train.FLAGS(["train.py", *args])
+        return False
+    except flags.Error:
+        return True
+    finally:
+        train.FLAGS.unparse_flags()
+
+
+def _refused_by_config(**values):
+    from mobilenet_tf.training.config import TrainConfig
+    try:
+        TrainConfig(**values).check()
+        return False
+    except ValueError:
+        return True
+
+
+def test_flags_and_the_config_refuse_the_same_values(repo_root):
+    """At each end of each range (just inside, on it, just outside) and for a value that is not
+    a choice, a flag and its field refuse alike: one range, checked in one place."""
+    import dataclasses
+    from mobilenet_tf.training import settings
+    from mobilenet_tf.training.config import TrainConfig
+    train = _train_module(repo_root)
+    checked = 0
+    for field in dataclasses.fields(TrainConfig):
+        meta = settings.setting_of(field)
+        probes = []
+        if meta.range is not None:
+            step = 1 if field.type is int else 1e-3
+            for end in (meta.range.low, meta.range.high):
+                if end is not None:
+                    probes += [field.type(end - step), field.type(end), field.type(end + step)]
+        elif meta.choices is not None:
+            probes = [meta.choices[-1], "nope"]
+        for value in probes:
+            flag = ",".join([value]) if field.type is tuple else value
+            by_flag = _refused_by_flags(train, [f"--{field.name}={flag}"])
+            by_config = _refused_by_config(**{field.name: (value,) if field.type is tuple
+                                              else value})
+            assert by_flag == by_config, (field.name, value, by_flag, by_config)
+            checked += by_flag
+    assert checked >= 25         # the probes do reach outside the ranges
+
+
+# One violation of each rule between settings (config.RULES), as flags.
+RULE_VIOLATIONS = [
+    ["--mode=train_and_eval", "--dataset=synthetic", "--validation_fraction=0"],
+    ["--distribution_strategy=tpu"],
+    ["--teacher_alpha=0.5"],
+    ["--teacher_image_size=64"],
+    ["--quantize_delay=5"],
+    ["--quantize", "--mixed_precision=bfloat16"],
+    ["--freeze_base"],
+]
+
+
+def test_each_rule_between_settings_is_one_check_for_flags_and_config(repo_root):
+    from mobilenet_tf.training import config
+    train = _train_module(repo_root)
+    assert len(RULE_VIOLATIONS) == len(config.RULES)
+    for args, rule in zip(RULE_VIOLATIONS, config.RULES):
+        values = {}
+        for arg in args:
+            name, _, value = arg[2:].partition("=")
+            field = config.field(name)
+            values[name] = True if not value else field.type(value)
+        assert set(values) <= set(rule.names), (args, rule.names)
+        try:
+            found = rule.problem({**_defaults(), **values}, str)
+        except ValueError:            # a rule may raise its own InputError (the distribution's)
+            found = True
+        assert found, args
+        assert _refused_by_flags(train, args), args
+        assert _refused_by_config(**values), args
+
+
+def _defaults():
+    import dataclasses
+    from mobilenet_tf.training.config import TrainConfig
+    return dataclasses.asdict(TrainConfig())
+
+
+def test_the_settings_and_the_flags_need_no_tensorflow(repo_root):
+    """train.py's flags and TrainConfig's checks are pure Python: a bad flag is refused before
+    TensorFlow is imported."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.argv = ["train.py"]
+        sys.path.insert(0, {str(repo_root)!r})
+        import train
+        from mobilenet_tf.training.config import TrainConfig
+        TrainConfig(dataset="synthetic").check()
+        train.FLAGS(["train.py", "--alpha=0.5"])
+        train._config().check()
+        print(sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=_env(), timeout=60, cwd=repo_root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]"]
+
+
+# --- --mode=eval: what is given on the command line replaces the run's settings --------------
+
+def _legacy_run(tmp_path, name="float"):
+    import shutil
+    target = tmp_path / name
+    shutil.copytree(REPO_ROOT / "tests" / "data" / "runs_0_1_0" / name, target)
+    return target
+
+
+@pytest.mark.slow
+def test_eval_uses_each_data_flag_given_even_when_it_equals_the_default(tmp_path):
+    """The 0.1.0 float run trained with --validation_fraction=0.25 (6 of 24 synthetic images
+    held out). --mode=eval --validation_fraction=0.1 must evaluate on 0.1's hold-out although
+    0.1 is the flag's default; without the flag, on the run's own 6."""
+    from mobilenet_tf import data as data_lib
+    run = _legacy_run(tmp_path)
+    expected = data_lib.load_dataset("synthetic", synthetic_examples=24, synthetic_classes=3,
+                                     validation_fraction=0.1, image_size=32).num_validation
+    assert expected != 6
+    for args, count in (([], 6), (["--validation_fraction=0.1"], expected)):
+        result = _run(["--mode=eval", f"--model_dir={run}", "--verbose=0", *args])
+        assert result.returncode == 0, result.stderr[-3000:]
+        evaluated = json.loads((run / "eval.json").read_text())
+        assert (evaluated["step"], evaluated["num_validation"]) == (3, count), args
+        assert f"(step 3) on {count} images: top-1" in result.stdout
+
+
+@pytest.mark.slow
+def test_evaluate_takes_exactly_the_overrides_given(tmp_path, library_log):
+    """The library: evaluate(model_dir, **overrides) uses each override given (the default's
+    value too), refuses a setting that is not about the data, and a 0.1 TrainConfig still
+    works with a DeprecationWarning."""
+    from mobilenet_tf import training
+    run = _legacy_run(tmp_path)
+    assert training.evaluate(str(run), verbose=0)["num_validation"] == 6
+    assert training.evaluate(str(run), verbose=0, validation_fraction=0.1,
+                             batch_size=256)["num_validation"] != 6
+    assert any(line.startswith(f"Evaluation of {run}") for line in library_log), library_log
+    with pytest.raises(TypeError, match=r"evaluate\(\) takes only dataset, .*Received: alpha"):
+        training.evaluate(str(run), alpha=0.5)
+    with pytest.raises(ValueError, match=r"`batch_size` must be an int >= 1\. Received: "
+                                         r"batch_size=0"):
+        training.evaluate(str(run), batch_size=0)
+    with pytest.warns(DeprecationWarning, match=r"evaluate\(TrainConfig\) is deprecated"):
+        result = training.evaluate(training.TrainConfig(mode="eval", model_dir=str(run),
+                                                        verbose=0))
+    assert result["num_validation"] == 6

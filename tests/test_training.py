@@ -13,7 +13,9 @@ import tensorflow as tf
 import numerics
 import oracles
 from mobilenet_tf import MobileNetV1
-from mobilenet_tf.training import loop as training
+from mobilenet_tf import data as data_lib
+from mobilenet_tf import training
+from mobilenet_tf.training import callbacks, loop
 
 POINTWISE = [f"Conv2d_{i}_pointwise/kernel" for i in range(1, 14)]
 DEPTHWISE = [f"Conv2d_{i}_depthwise/kernel" for i in range(1, 14)]
@@ -223,7 +225,7 @@ def test_adamw_decoupled_decay_only_on_decayed_variables():
     (30, 30, []),
 ])
 def test_fit_segments_are_the_epochs_left(start, total, expected):
-    assert training._segments(start, total, 10) == expected
+    assert loop._segments(start, total, 10) == expected
 
 
 @pytest.mark.parametrize("changes, pattern", [
@@ -233,6 +235,18 @@ def test_fit_segments_are_the_epochs_left(start, total, expected):
     ({"label_smoothing": 1.0}, r"`label_smoothing` must be in \[0, 1\)\. Received: label_smoothing=1\.0"),
     ({"freeze_base": True}, r"`freeze_base` needs `init_weights`"),
     ({"dataset": "folder:"}, r"Received: dataset='folder:'"),
+    ({"image_size": 32.0}, r"^`image_size` must be an int >= 32\. Received: image_size=32\.0$"),
+    ({"rmsprop_decay": 0.0}, r"^`rmsprop_decay` must be in \(0, 1\]\. Received: rmsprop_decay=0\.0$"),
+    ({"synthetic_classes": 1}, r"^`synthetic_classes` must be an int >= 2\. Received: "
+                               r"synthetic_classes=1$"),
+    ({"verbose": 3}, r"^`verbose` must be None or an int in \[0, 2\]\. Received: verbose=3$"),
+    ({"teacher": "t.h5", "teacher_image_size": 16},
+     r"^`teacher_image_size` must be None or an int >= 32\. Received: teacher_image_size=16$"),
+    ({"folder_formats": ()}, r"^`folder_formats` must be a non-empty subset of jpeg, png, bmp, "
+                             r"gif\. Received: folder_formats=\(\)$"),
+    ({"mode": "eval", "dataset": "synthetic", "validation_fraction": 0.0},
+     r"^`validation_fraction` must be > 0 for `mode` 'eval' on synthetic data\. Received: "
+     r"validation_fraction=0\.0, mode='eval', dataset='synthetic'$"),
 ])
 def test_config_errors(changes, pattern):
     with pytest.raises(ValueError, match=pattern):
@@ -250,15 +264,14 @@ def _synthetic_config(model_dir, **changes):
 
 @pytest.mark.slow
 def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
-    lines = []
-    training.train(_synthetic_config(tmp_path, train_steps=3), log=lines.append)
+    training.train(_synthetic_config(tmp_path, train_steps=3))
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-3")
     os.remove(tmp_path / "model.keras")
     with pytest.raises(training.TrainingError,
                        match=r"loss is (nan|inf|-inf) at step (\d+): training stopped; "
                              r"the last good checkpoint is .*ckpt-(\d+)$") as info:
         training.train(_synthetic_config(tmp_path, train_steps=20, learning_rate=1e35,
-                                         checkpoint_every_steps=1), log=lines.append)
+                                         checkpoint_every_steps=1))
     match = re.search(r"at step (\d+):.*ckpt-(\d+)$", str(info.value))
     bad_step, good_step = int(match.group(1)), int(match.group(2))
     assert 3 < bad_step <= 20 and good_step == bad_step - 1
@@ -287,7 +300,7 @@ def _mirror_symmetric_folder(path, classes=3, per_class=12, size=32, seed=0):
 def _checkpoint_reader(model_dir):
     """``read(step) -> ({variable path: raw value}, {variable path: EMA average})`` for the
     checkpoints of a train.py run (its model and optimizer rebuilt once)."""
-    model, optimizer, _, _ = training.restore_run(str(model_dir), log=lambda *_: None)
+    model, optimizer, _, _ = training.restore_run(str(model_dir))
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
 
     def read(step):
@@ -307,7 +320,6 @@ def test_ema_training_goes_on_from_raw_weights_and_evaluates_the_averages(tmp_pa
     (2) validation after each epoch, --mode=eval and model.keras use the averages: their
     figures are the averaged weights of that step's checkpoint scored here (oracles), and the
     raw weights score measurably differently."""
-    from mobilenet_tf import data as datasets
     _mirror_symmetric_folder(tmp_path / "data")
     base = dict(dataset=f"folder:{tmp_path / 'data'}", validation_fraction=0.25, alpha=0.25,
                 image_size=32, batch_size=8, train_steps=6, learning_rate=0.5, dropout=0.0,
@@ -318,8 +330,7 @@ def test_ema_training_goes_on_from_raw_weights_and_evaluates_the_averages(tmp_pa
     def run(name, decay, mode):
         keras.utils.set_random_seed(0)      # the same initial weights
         return training.train(training.TrainConfig(
-            model_dir=str(tmp_path / name), moving_average_decay=decay, mode=mode, **base),
-            log=lambda *_: None)
+            model_dir=str(tmp_path / name), moving_average_decay=decay, mode=mode, **base))
 
     # (1) Without validation nothing but the averages' bookkeeping differs between the runs
     # (Keras swaps raw and averaged weights by addition around each validation, which rounds):
@@ -338,8 +349,8 @@ def test_ema_training_goes_on_from_raw_weights_and_evaluates_the_averages(tmp_pa
     # (2) What validation, eval and model.keras scored: the averages of the checkpoint.
     summary = run("ema_eval", 0.9, "train_and_eval")
     assert summary["ema"] and summary["steps_per_epoch"] == 3
-    data = datasets.load_dataset(f"folder:{tmp_path / 'data'}", validation_fraction=0.25)
-    (images, labels), = datasets.eval_input(data, batch_size=9, image_size=32).as_numpy_iterator()
+    data = data_lib.load_dataset(f"folder:{tmp_path / 'data'}", validation_fraction=0.25)
+    (images, labels), = data_lib.eval_input(data, batch_size=9, image_size=32).as_numpy_iterator()
     saved = keras.models.load_model(tmp_path / "ema_eval" / "model.keras")
     scorer = keras.models.clone_model(saved)
 
@@ -359,18 +370,17 @@ def test_ema_training_goes_on_from_raw_weights_and_evaluates_the_averages(tmp_pa
         value = averages.get(v.path, raw[v.path])
         swap_rounding = 4 * numerics.U32 * (np.abs(raw[v.path]).max() + np.abs(value).max())
         np.testing.assert_allclose(np.asarray(v), value, rtol=0, atol=swap_rounding, err_msg=v.path)
-    result = training.evaluate(training.TrainConfig(mode="eval", model_dir=str(tmp_path / "ema_eval"),
-                                                    verbose=0), log=lambda *_: None)
+    result = training.evaluate(str(tmp_path / "ema_eval"), verbose=0)
     assert result["ema"] and result["step"] == 6
     assert round(result["top1"] * 9) == top1 and abs(result["loss"] - loss) <= bound
 
 
 @pytest.mark.slow
 def test_model_dir_of_another_run_is_refused(tmp_path):
-    training.train(_synthetic_config(tmp_path, train_steps=1), log=lambda *_: None)
+    training.train(_synthetic_config(tmp_path, train_steps=1))
     with pytest.raises(training.TrainingError,
                        match=r"model_dir .* holds a run with alpha=0\.25, this run has alpha=0\.5"):
-        training.train(_synthetic_config(tmp_path, train_steps=2, alpha=0.5), log=lambda *_: None)
+        training.train(_synthetic_config(tmp_path, train_steps=2, alpha=0.5))
 
 
 def _colour_folder(path, n_per_class, size=40, seed=0):
@@ -392,7 +402,7 @@ def test_from_scratch_training_lowers_the_loss(tmp_path):
         batch_size=8, epochs=8, learning_rate=0.005,
         batch_norm_momentum=0.9, cache="memory", model_dir=str(tmp_path / "run"), verbose=0,
         mode="train_and_eval")
-    summary = training.train(config, log=lambda *_: None)
+    summary = training.train(config)
     loss, val = summary["history"]["loss"], summary["history"]["val_top1"]
     print("from-scratch loss per epoch:", [round(x, 3) for x in loss],
           "val top-1:", [round(x, 3) for x in val])
@@ -405,14 +415,14 @@ def test_from_scratch_training_lowers_the_loss(tmp_path):
 
 
 @pytest.mark.slow
-def test_fine_tuning_head_on_hymenoptera_is_far_above_chance(tmp_path, shared_data):
+def test_fine_tuning_head_on_hymenoptera_is_far_above_chance(
+        tmp_path, shared_data, library_log):
     h5 = shared_data / "weights" / "mobilenet_2_5_128_tf.h5"
     config = training.TrainConfig(
         dataset=f"folder:{shared_data / 'hymenoptera'}", alpha=0.25, image_size=128,
         init_weights=str(h5), freeze_base=True, batch_size=32, epochs=8, cache="memory",
         model_dir=str(tmp_path), verbose=0)
-    lines = []
-    summary = training.train(config, log=lines.append)
+    summary = training.train(config)
     print("hymenoptera fine-tuning val top-1 per epoch:",
           [round(x, 3) for x in summary["history"]["val_top1"]],
           f"train {summary['train_seconds']:.1f}s")
@@ -420,7 +430,8 @@ def test_fine_tuning_head_on_hymenoptera_is_far_above_chance(tmp_path, shared_da
     # learned nothing gets the required hits with probability under 1e-6 (exact binomial tail).
     assert round(summary["final_top1"] * 153) >= numerics.beyond_chance(153, 83 / 153)
     assert summary["num_train"] == 244 and summary["skipped_files"] == 1
-    assert any("imageNotFound.gif: GIF" in line for line in lines)
+    said = "\n".join(library_log)
+    assert "imageNotFound.gif: GIF" in said
     # The frozen base kept the pretrained weights and batch norm statistics.
     model = summary["model"]
     reference = MobileNetV1((128, 128, 3), alpha=0.25, classes=2)
@@ -438,7 +449,7 @@ def test_fine_tuning_keeps_batch_norm_in_inference_mode_unless_asked(shared_data
 
     def trainable(**changes):
         config = training.TrainConfig(alpha=0.25, image_size=128, init_weights=h5, **changes)
-        model = training.build_model(config, 3, log=lambda *_: None)
+        model = training.build_model(config, 3)
         return {layer.name: layer.trainable for layer in model.layers if layer.weights}
 
     default = trainable()
@@ -469,8 +480,8 @@ def test_images_per_second_times_every_step_but_the_traced_first(monkeypatch):
     # Two fit() calls: steps of 10 s (traced, untimed), 0.5, 0.25 s; then 4 s, 1 s.
     durations = [[10.0, 0.5, 0.25], [4.0, 1.0]]
     clock = iter(np.cumsum([0] + [d for epoch in durations for step in epoch for d in (step, 1)]))
-    monkeypatch.setattr(training.time, "perf_counter", lambda: float(next(clock)))
-    callback = training._StepCallback(Manager(), 0, batch_size=8, optimizer=Optimizer())
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: float(next(clock)))
+    callback = callbacks.StepCallback(Manager(), 0, batch_size=8, optimizer=Optimizer())
     for epoch, steps in enumerate(durations):
         callback.on_train_begin()
         callback.on_epoch_begin(epoch)
@@ -487,20 +498,19 @@ def test_images_per_second_times_every_step_but_the_traced_first(monkeypatch):
     assert callback.steps == 4
     assert callback.images_per_second == pytest.approx(4 * 8 / 5.75, rel=1e-12)
     # A run of one step has nothing but the traced step: not measured, not 0.
-    assert training._StepCallback(Manager(), 0, 8, Optimizer()).images_per_second is None
+    assert callbacks.StepCallback(Manager(), 0, 8, Optimizer()).images_per_second is None
     assert Manager.saved == [3, 5]                       # a checkpoint at each epoch end
 
 
 def test_dropout_of_the_config_reaches_the_model():
-    model = training.build_model(training.TrainConfig(alpha=0.25, image_size=32, dropout=0.37), 3,
-                                 log=lambda *_: None)
+    model = training.build_model(training.TrainConfig(alpha=0.25, image_size=32, dropout=0.37), 3)
     assert model.get_layer("Dropout_1b").rate == 0.37
 
 
 def test_label_smoothing_and_metrics_are_compiled():
     config = training.TrainConfig(alpha=0.25, image_size=32, label_smoothing=0.1)
     model = training.build_model(config, 7)
-    optimizer = training.compile_model(model, config, 0.01, log=lambda *_: None)
+    optimizer = training.compile_model(model, config, 0.01)
     assert model.loss.get_config()["label_smoothing"] == 0.1
     assert isinstance(optimizer, keras.optimizers.RMSprop) and optimizer.built
     y = tf.one_hot([1, 2], 7)

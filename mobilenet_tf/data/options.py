@@ -10,13 +10,17 @@ import re
 
 from mobilenet_tf.errors import InputError
 
-__all__ = ["FOLDER_FORMATS", "DEFAULT_FOLDER_FORMATS", "PREPROCESSINGS", "parse_dataset_spec"]
+__all__ = ["FOLDER_FORMATS", "DEFAULT_FOLDER_FORMATS", "PREPROCESSINGS", "DEFAULT_MIN_CROP_AREA",
+           "parse_dataset_spec"]
 
 FOLDER_FORMATS = ("jpeg", "png", "bmp", "gif")
 DEFAULT_FOLDER_FORMATS = ("jpeg", "png", "bmp")
 # How prediction and evaluation prepare one image (preprocessing.prepare_image): resize only,
 # or TF-slim's evaluation crop then resize.
 PREPROCESSINGS = ("resize", "central_crop")
+# The smallest area fraction of an Inception training crop (TF-slim's 0.05;
+# preprocessing.preprocess_for_train, the training configuration's min_crop_area).
+DEFAULT_MIN_CROP_AREA = 0.05
 _TFDS_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.\-]+)?(:[0-9.*]+)?$")
 
 

@@ -32,7 +32,7 @@ This module holds TensorFlow functions only: no file reading, no flags.
 
 import tensorflow as tf
 
-from mobilenet_tf.data.options import PREPROCESSINGS
+from mobilenet_tf.data.options import DEFAULT_MIN_CROP_AREA, PREPROCESSINGS
 
 __all__ = ["preprocess_for_train", "preprocess_for_eval", "preprocess", "MIN_OBJECT_COVERED",
            "ASPECT_RATIO_RANGE", "DEFAULT_MIN_CROP_AREA", "MAX_ATTEMPTS", "EVAL_CENTRAL_FRACTION",
@@ -40,7 +40,6 @@ __all__ = ["preprocess_for_train", "preprocess_for_eval", "preprocess", "MIN_OBJ
 
 MIN_OBJECT_COVERED = 0.1
 ASPECT_RATIO_RANGE = (0.75, 1.33)
-DEFAULT_MIN_CROP_AREA = 0.05
 MAX_ATTEMPTS = 100
 EVAL_CENTRAL_FRACTION = 0.875
 BRIGHTNESS_MAX_DELTA = 32.0 / 255.0

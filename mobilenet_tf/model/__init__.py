@@ -8,6 +8,6 @@ from mobilenet_tf import _api
 
 __getattr__, __dir__, __all__ = _api.attach(__name__, {
     "MobileNetV1": "builder", "feature_extractor": "builder", "endpoint_layer_name": "builder",
-    "BATCH_NORM_MOMENTUM": "builder", "BATCH_NORM_EPSILON": "builder", "INIT_STDDEV": "builder",
-    "DEFAULT_WEIGHT_DECAY": "builder", "load_weights": "weights", "load_model": "saved",
+    "BATCH_NORM_MOMENTUM": "defaults", "BATCH_NORM_EPSILON": "defaults", "INIT_STDDEV": "defaults",
+    "DEFAULT_WEIGHT_DECAY": "defaults", "load_weights": "weights", "load_model": "saved",
 }, old="model")

@@ -13,15 +13,13 @@ import keras
 
 from mobilenet_tf.model import architecture
 from mobilenet_tf.model import validation
+# TF-slim's training-time constants (mobilenet_v1_arg_scope) live in model/defaults.py.
+from mobilenet_tf.model.defaults import (BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM,  # noqa: F401
+                                         DEFAULT_WEIGHT_DECAY, INIT_STDDEV)
 
 __all__ = ["MobileNetV1", "feature_extractor", "endpoint_layer_name",
            "BATCH_NORM_MOMENTUM", "BATCH_NORM_EPSILON", "INIT_STDDEV"]
 
-# Training-time constants of TF-slim's `mobilenet_v1_arg_scope`, in one place.
-BATCH_NORM_MOMENTUM = 0.9997   # slim's batch_norm_decay
-BATCH_NORM_EPSILON = 1e-3
-INIT_STDDEV = 0.09             # truncated normal for every conv kernel
-DEFAULT_WEIGHT_DECAY = 4e-5    # used by training, not by this builder
 
 _ACTIVATION_LAYER_SUFFIX = {"relu6": "Relu6", "relu": "Relu"}
 

@@ -42,12 +42,15 @@ import keras
 
 from mobilenet_tf import errors
 from mobilenet_tf.errors import InputError
+from mobilenet_tf.training.config import (DEFAULT_DISTILLATION_TEMPERATURE,
+                                          DEFAULT_DISTILLATION_WEIGHT)
 
 __all__ = ["DEFAULT_TEMPERATURE", "DEFAULT_WEIGHT", "TeacherError", "Teacher", "load_teacher",
            "check_teacher_classes", "logits_model", "Distiller", "make_distiller"]
 
-DEFAULT_TEMPERATURE = 3.0   # keras.distillation.LogitsDistillation's default
-DEFAULT_WEIGHT = 0.5        # 1 - keras.distillation.Distiller's default student_loss_weight
+# The defaults of train.py's --distillation_temperature / --distillation_weight (config.py).
+DEFAULT_TEMPERATURE = DEFAULT_DISTILLATION_TEMPERATURE   # keras' LogitsDistillation default
+DEFAULT_WEIGHT = DEFAULT_DISTILLATION_WEIGHT             # 1 - keras' Distiller student_loss_weight
 
 
 class TeacherError(InputError):

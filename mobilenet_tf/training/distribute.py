@@ -19,14 +19,14 @@ offered: Keras 3's ``Model.fit`` has no ``ParameterServerStrategy`` support
 (tf.keras 2 ran it through a ``ClusterCoordinator`` that Keras 3 does not
 have), see :data:`PARAMETER_SERVER_UNSUPPORTED`.
 
-Rules every strategy follows (the parts of ``mobilenet_tf.training.loop`` that
-use this module):
+Rules every strategy follows (the parts of ``mobilenet_tf.training`` (``loop``,
+``recipe``, ``evaluation``) that use this module):
 
 * ``batch_size`` is the **global** batch, split evenly over the replicas
   (:func:`per_replica_batch_size` refuses a batch that does not divide);
   the learning rate scales with the global batch
-  (``training.scaled_learning_rate``: ``learning_rate * batch_size /
-  learning_rate_batch_size``), so the same flags give the same recipe on
+  (``schedule.scaled_learning_rate``: ``base_learning_rate * batch_size /
+  base_batch_size``), so the same flags give the same recipe on
   1 or 64 replicas.
 * Model, optimizer, metrics and checkpoint are created in
   ``strategy.scope()``.
@@ -40,7 +40,7 @@ use this module):
   newest checkpoint in ``model_dir``, which all workers must be able to
   read (a shared file system or bucket, as with any multi-worker training).
 * Each worker reads its own shard of the training examples
-  (:func:`input_shards`; ``training`` feeds ``fit`` through
+  (:func:`input_shards`; ``loop`` feeds ``fit`` through
   ``strategy.distribute_datasets_from_function``), never the same examples
   as another worker.
 

@@ -1,0 +1,54 @@
+"""A run's checkpoints: what one holds (``tf.train.Checkpoint`` of model and optimizer), where
+they are kept, and restoring the newest.
+
+A checkpoint holds weights, batch norm statistics, optimizer slots, EMA shadows and the step
+count (and the float16 loss scale). TensorFlow writes a checkpoint's files under temporary
+names and then atomically replaces the ``checkpoint`` state file, so a run killed at any
+moment (SIGKILL included) finds the last complete checkpoint.
+"""
+
+import logging
+import os
+
+import keras
+import tensorflow as tf
+
+__all__ = ["CHECKPOINT_SUBDIR", "make_checkpoint", "checkpoint_manager", "latest_checkpoint",
+           "restore_latest"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_SUBDIR = "checkpoints"
+
+
+def make_checkpoint(model, optimizer, train_model=None):
+    """model + optimizer (+ the float16 loss scale, when compile wrapped the optimizer). With
+    distillation `model` is the student and `train_model` the distiller: the teacher is not
+    saved."""
+    extra = {}
+    compiled = (train_model or model).optimizer
+    if isinstance(compiled, keras.optimizers.LossScaleOptimizer):
+        extra["loss_scale"] = compiled
+    return tf.train.Checkpoint(model=model, optimizer=optimizer, **extra)
+
+
+def checkpoint_manager(checkpoint, run_dir, keep):
+    """The manager saving `checkpoint` into ``run_dir/checkpoints``, keeping the last `keep`."""
+    return tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_SUBDIR),
+                                      max_to_keep=keep)
+
+
+def latest_checkpoint(run_dir):
+    """The path of the newest complete checkpoint of ``run_dir/checkpoints``, or None."""
+    return tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_SUBDIR))
+
+
+def restore_latest(checkpoint, manager, run_dir=None):
+    """Restores the newest checkpoint of ``run_dir/checkpoints`` (default: the manager's
+    directory) into `checkpoint`; returns its path, or None when there is none."""
+    path = latest_checkpoint(run_dir) if run_dir else manager.latest_checkpoint
+    if not path:
+        return None
+    checkpoint.restore(path).assert_existing_objects_matched()
+    logger.info(f"Restored {path}")
+    return path
