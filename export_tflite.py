@@ -16,7 +16,7 @@ is imported, and prints: the library's progress lines on stdout, its warnings on
 (``WARNING: ...``; a variant MediaPipe will not run, int8 input or output, gets one), the
 verification table (``--noverify`` skips it) and what was written.
 
-Exit status (README "Exit status"): 0 written; 2 input refused before any work (a bad flag,
+Exit status (docs/errors.md): 0 written; 2 input refused before any work (a bad flag,
 a missing or damaged model or weights file, an output path that cannot be written, missing
 calibration data, an offline download), one line on stderr; 1 the export failed (its
 verification disagrees with the Keras model too often); 130 / 143 interrupted.

@@ -10,14 +10,14 @@
       python train.py --flagfile=... --distribution_strategy=multi_worker_mirrored
   python train.py --flagfile=... --mixed_precision=bfloat16             # or float16 (loss scaling)
   python train.py --dataset=folder:/data/photos --alpha=0.25 --image_size=128 \\
-      --teacher=runs/big --distillation_weight=0.5                      # distillation (README)
-  python train.py --flagfile=... --quantize --init_weights=runs/float   # quantization-aware (README)
+      --teacher=runs/big --distillation_weight=0.5                      # docs/distillation.md
+  python train.py --flagfile=... --quantize --init_weights=runs/float   # docs/qat.md
 
 Re-running a command continues from the newest checkpoint in --model_dir (a
 finished run is left unchanged). Ctrl-C (SIGINT) or SIGTERM saves a checkpoint
 at the current step and exits 130 / 143; a second one exits at once.
 
-Exit status (README "Exit status"): 0 done; 2 input refused before any work (a bad
+Exit status (docs/errors.md): 0 done; 2 input refused before any work (a bad
 flag, missing data, unusable weights, a --model_dir that cannot hold the run),
 one line on stderr naming the value; 1 a failure during training (a non-finite
 loss); 130 / 143 interrupted. Flags are checked before TensorFlow is imported.

@@ -25,10 +25,11 @@ __all__ = ["QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT", "DEFAULT_N
 QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")
 IO_TYPES = ("uint8", "int8", "float32")
 # Fewest top-1 agreements with the Keras model (fraction of the verification images) an export
-# must reach. Measured on the 50 imagenet50 images (README "Export to TFLite"): float32 and
-# float16 agree on 50/50 at 0.25/128; dynamic range 46/50; int8 (post-training, calibrated on
-# 244 photos) 43/50 at 0.25/128 and 45/50 at 0.75/192. The defaults leave a few images of margin;
-# small models are less sure of their top-1 and so flip more often under quantization.
+# must reach. Measured on the 50 imagenet50 images (bench/README.md, "TFLite export modes at
+# α=0.25/128"): float32 and float16 agree on 50/50 at 0.25/128; dynamic range 46/50; int8
+# (post-training, calibrated on 244 photos) 43/50 at 0.25/128 and 45/50 at 0.75/192. The
+# defaults leave a few images of margin; small models are less sure of their top-1 and so flip
+# more often under quantization.
 DEFAULT_MIN_TOP1_AGREEMENT = {"none": 0.98, "float16": 0.96, "dynamic_range": 0.85, "int8": 0.8}
 DEFAULT_NUM_CALIBRATION_IMAGES = 300
 DEFAULT_MODEL_VERSION = "1"
