@@ -84,6 +84,22 @@ flags.DEFINE_boolean("allow_synthetic_calibration", _DEFAULTS.allow_synthetic_ca
                      "Allow --representative_dataset=synthetic (random noise: activation ranges "
                      "unlike real photos, a poor int8 model). Prints a warning.")
 
+# --- layers kept in float (int8 only) --------------------------------------------------------------
+flags.DEFINE_list("float_layers", list(_DEFAULTS.float_layers),
+                  "int8: layers to keep in float, by name (Conv2d_0, Conv2d_1_depthwise, ..., "
+                  "Conv2d_13_pointwise, AvgPool_1a, Logits, Predictions) or as regular "
+                  "expressions matched against whole names (Conv2d_1[0-3]_.*), comma-separated. "
+                  "python -m mobilenet_tf.quant_report shows which layers lose most.")
+flags.DEFINE_float("float_layers_target", _DEFAULTS.float_layers_target,
+                   "int8: keep the fewest further layers in float, chosen by measured sensitivity, "
+                   "until the top-1 agreement with the Keras model on the verification images "
+                   "reaches this fraction; prints what it kept and the size and latency against "
+                   "full int8 and float32. Not reached: exit status 1, nothing written.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("max_float_layers", _DEFAULTS.max_float_layers,
+                     "The most layers --float_layers_target may keep in float (default: any).",
+                     lower_bound=1)
+
 # --- verification -----------------------------------------------------------------------------------
 flags.DEFINE_boolean("verify", _DEFAULTS.verify,
                      "Run the .tflite file and the Keras model on the same images and print the "
@@ -203,6 +219,24 @@ def _calibration_ok(values):
         _quantization_aware(values["model"])))
 
 
+@flags.multi_flags_validator(["quantization", "float_layers", "float_layers_target",
+                              "max_float_layers", "verify", "model"])
+def _float_layers_ok(values):
+    problem = export_options.float_layers_problem(
+        _quantization(values), values["float_layers"], values["float_layers_target"],
+        _quantization_aware(values["model"]))
+    if problem:
+        return _refuse(problem)
+    try:
+        export_options.ExportOptions(
+            float_layers=tuple(values["float_layers"] or ()),
+            float_layers_target=values["float_layers_target"],
+            max_float_layers=values["max_float_layers"], verify=values["verify"]).check()
+    except export_options.ExportError as e:
+        return _refuse(str(e))
+    return True
+
+
 @flags.multi_flags_validator(["quantization", "input_type", "output_type", "raw_rgb_input",
                               "model"])
 def _io_types_ok(values):
@@ -250,6 +284,7 @@ def _options():
     values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(export_options.ExportOptions)}
     if not FLAGS["quantization"].present:
         values["quantization"] = None
+    values["float_layers"] = tuple(values["float_layers"] or ())
     return export_options.ExportOptions(**values)
 
 
@@ -258,12 +293,21 @@ def _export():
     from mobilenet_tf import export
     source = FLAGS.model if FLAGS.model is not None else export.FromWeights(
         FLAGS.weights, alpha=FLAGS.alpha, image_size=FLAGS.image_size, classes=FLAGS.classes)
+    from mobilenet_tf.export import selection
     try:
         result = export.export_model(source, FLAGS.output, _options())
     except export.VerificationError as e:
         if e.verification is not None:
             print("\n".join(e.verification.lines()))
         raise
+    except selection.SelectionError as e:
+        print("\n".join(_flag_terms(line) for line in e.selection.lines()))
+        raise
+    if result.selection is not None:
+        print("\n".join(_flag_terms(line) for line in result.selection.lines()))
+    if result.comparison:
+        print("\n".join(selection.comparison_lines(result.comparison,
+                                                    result.verification.num_images)))
     if result.verification is not None:
         print("\n".join(result.verification.lines()))
     saved_model = f"; SavedModel {FLAGS.saved_model_dir}" if FLAGS.saved_model_dir else ""

@@ -37,7 +37,7 @@ from mobilenet_tf.model import imagenet
 from mobilenet_tf.utils import native
 
 __all__ = ["SIGNATURE_KEY", "INPUT_NAME", "OUTPUT_NAME", "model_image_size", "to_unit_range",
-           "serving_archive", "convert"]
+           "serving_archive", "convert", "calibrate", "quantize_calibrated"]
 
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "images"
@@ -98,6 +98,72 @@ def serving_archive(model, *, raw_rgb_input=True, batch_size=1):
 _TF_TYPES = {"uint8": "uint8", "int8": "int8", "float32": "float32"}
 
 
+def _calibration_images(model, representative_images, num_calibration_images, raw_rgb_input):
+    """The first `num_calibration_images` of `representative_images` as float [-1, 1] arrays
+    at the model's size, the input range pinned to [-1, 1] with `raw_rgb_input`."""
+    height, width = model_image_size(model)
+    if representative_images is None:
+        raise ExportError("quantization=int8 needs representative_images to calibrate the "
+                          "activation ranges (a few hundred images like those the app sees)")
+    if not isinstance(num_calibration_images, int) or num_calibration_images < 1:
+        raise ExportError("`num_calibration_images` must be an int >= 1. Received: "
+                          f"num_calibration_images={num_calibration_images!r}")
+    calibration = []
+    for image in representative_images:
+        if len(calibration) == num_calibration_images:
+            break
+        image = to_unit_range(image)
+        if image.shape != (height, width, 3):
+            raise ExportError(f"representative images must be {height}x{width}x3 (the model's "
+                              f"size). Received: shape={image.shape}")
+        calibration.append(image)
+    if not calibration:
+        raise ExportError("quantization=int8: representative_images is empty")
+    if raw_rgb_input:
+        # Pin the input's calibrated range to exactly [-1, 1] (one pixel each of one image),
+        # so that the uint8 input's quantization is scale 2/255, zero point 128: the app's
+        # 0..255 bytes are the quantized input as they are.
+        calibration[0] = calibration[0].copy()
+        calibration[0][0, 0, :] = -1.0
+        calibration[0][0, 1, :] = 1.0
+    return calibration
+
+
+def _run_converter(model, raw_rgb_input, configure):
+    """The TFLite converter over `model`'s serving archive, set up by ``configure(converter)``,
+    run; its bytes."""
+    import tensorflow as tf
+    archive = serving_archive(model, raw_rgb_input=raw_rgb_input, batch_size=1)
+    tmp = tempfile.mkdtemp(prefix="mobilenet_tf_export_")
+    try:
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=[SIGNATURE_KEY])
+        configure(converter)
+        with warnings.catch_warnings(), native.quiet_native_stderr():
+            # The converter's calibrator still uses tf.lite.Interpreter internally; its C++
+            # prints "fully_quantize: 0, inference_type: 6, ..." (errors still raise).
+            warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
+            return converter.convert()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _representative_dataset(calibration):
+    def representative_dataset():
+        for image in calibration:
+            yield {INPUT_NAME: image[np.newaxis]}
+    return representative_dataset
+
+
+def _check_pinned_input(content):
+    from mobilenet_tf.export import tflite
+    runner = tflite.TFLiteClassifier(content)
+    scale, zero_point = runner.input_quantization
+    if runner.input_kind != "raw_rgb" or abs(scale - _RAW_SCALE) > 1e-6 * _RAW_SCALE:
+        raise ExportError(f"internal: the int8 input quantization is scale {scale}, zero point "
+                          f"{zero_point}, not 2/255 and 127 or 128 as pinned")
+
+
 def convert(model, quantization, representative_images=None, *, input_type=None, output_type=None,
             raw_rgb_input=True, num_calibration_images=DEFAULT_NUM_CALIBRATION_IMAGES):
     """Converts a Keras image classifier to a ``.tflite`` model and returns its bytes.
@@ -115,7 +181,7 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
       ExportError: a bad argument or missing calibration data (one line).
     """
     input_type, output_type = resolve_io_types(quantization, input_type, output_type, raw_rgb_input)
-    height, width = model_image_size(model)
+    model_image_size(model)
     from mobilenet_tf.model import qat
     quantization_aware = qat.is_quantization_aware(model)
     if quantization_aware and quantization != "int8":
@@ -124,66 +190,71 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
                           f"quantization={quantization!r}")
     calibration = None
     if quantization == "int8" and not quantization_aware:
-        if representative_images is None:
-            raise ExportError("quantization=int8 needs representative_images to calibrate the "
-                              "activation ranges (a few hundred images like those the app sees)")
-        if not isinstance(num_calibration_images, int) or num_calibration_images < 1:
-            raise ExportError("`num_calibration_images` must be an int >= 1. Received: "
-                              f"num_calibration_images={num_calibration_images!r}")
-        calibration = []
-        for image in representative_images:
-            if len(calibration) == num_calibration_images:
-                break
-            image = to_unit_range(image)
-            if image.shape != (height, width, 3):
-                raise ExportError(f"representative images must be {height}x{width}x3 (the model's "
-                                  f"size). Received: shape={image.shape}")
-            calibration.append(image)
-        if not calibration:
-            raise ExportError("quantization=int8: representative_images is empty")
-        if raw_rgb_input:
-            # Pin the input's calibrated range to exactly [-1, 1] (one pixel each of one image),
-            # so that the uint8 input's quantization is scale 2/255, zero point 128: the app's
-            # 0..255 bytes are the quantized input as they are.
-            calibration[0] = calibration[0].copy()
-            calibration[0][0, 0, :] = -1.0
-            calibration[0][0, 1, :] = 1.0
+        calibration = _calibration_images(model, representative_images, num_calibration_images,
+                                          raw_rgb_input)
 
     import tensorflow as tf
-    archive = serving_archive(model, raw_rgb_input=raw_rgb_input and quantization != "int8",
-                              batch_size=1)
-    tmp = tempfile.mkdtemp(prefix="mobilenet_tf_export_")
-    try:
-        archive.write_out(tmp, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=[SIGNATURE_KEY])
+
+    def configure(converter):
         if quantization != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantization == "float16":
             converter.target_spec.supported_types = [tf.float16]
         elif quantization == "int8":
             if calibration is not None:
-                def representative_dataset():
-                    for image in calibration:
-                        yield {INPUT_NAME: image[np.newaxis]}
-                converter.representative_dataset = representative_dataset
+                converter.representative_dataset = _representative_dataset(calibration)
                 # Full int8, or the conversion fails.
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             # else: the fake-quantization ops of a quantization-aware model carry every range
             # (the converter refuses TFLITE_BUILTINS_INT8 without a representative dataset).
             converter.inference_input_type = getattr(tf, _TF_TYPES[input_type])
             converter.inference_output_type = getattr(tf, _TF_TYPES[output_type])
-        with warnings.catch_warnings(), native.quiet_native_stderr():
-            # The converter's calibrator still uses tf.lite.Interpreter internally; its C++
-            # prints "fully_quantize: 0, inference_type: 6, ..." (errors still raise).
-            warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
-            content = converter.convert()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    content = _run_converter(model, raw_rgb_input and quantization != "int8", configure)
     if quantization == "int8" and raw_rgb_input:
-        from mobilenet_tf.export import tflite
-        runner = tflite.TFLiteClassifier(content)
-        scale, zero_point = runner.input_quantization
-        if runner.input_kind != "raw_rgb" or abs(scale - _RAW_SCALE) > 1e-6 * _RAW_SCALE:
-            raise ExportError(f"internal: the int8 input quantization is scale {scale}, zero point "
-                              f"{zero_point}, not 2/255 and 127 or 128 as pinned")
+        _check_pinned_input(content)
+    return content
+
+
+def calibrate(model, representative_images, *, raw_rgb_input=True,
+              num_calibration_images=DEFAULT_NUM_CALIBRATION_IMAGES):
+    """`model` as a float ``.tflite`` model carrying the activation ranges calibrated on
+    `representative_images` (the TFLite converter's calibrate-only mode, the first half of
+    what :func:`convert` does for ``int8``): what :func:`quantize_calibrated` quantizes, any
+    number of times, with any layers left in float. Arguments as :func:`convert`'s; a
+    quantization-aware model is refused (its ranges were learned, it calibrates on nothing)."""
+    model_image_size(model)
+    from mobilenet_tf.model import qat
+    if qat.is_quantization_aware(model):
+        raise ExportError(f"{model.name} is quantization-aware (trained with quantize): its int8 "
+                          "comes from its learned ranges, not from a calibration; keeping layers "
+                          "in float and the per-layer report need the float model it started from")
+    calibration = _calibration_images(model, representative_images, num_calibration_images,
+                                      raw_rgb_input)
+    import tensorflow as tf
+
+    def configure(converter):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative_dataset(calibration)
+        converter._experimental_calibrate_only = True   # what QuantizationDebugger sets
+    return _run_converter(model, False, configure)
+
+
+def quantize_calibrated(calibrated, *, input_type=None, output_type=None, raw_rgb_input=True,
+                        float_nodes=()):
+    """The int8 ``.tflite`` bytes of a :func:`calibrate` result, the operators whose output
+    tensors are named in `float_nodes` left in float (with a DEQUANTIZE before and a QUANTIZE
+    after each float stretch). This is the TFLite converter's own quantizer, ``mlir_quantize``,
+    as ``convert`` runs it, with the ``denylisted_nodes`` QuantizationDebugger passes to it;
+    ``float_nodes=()`` gives the full int8 model."""
+    input_type, output_type = resolve_io_types("int8", input_type, output_type, raw_rgb_input)
+    import tensorflow as tf
+    from tensorflow.lite.python import convert as tflite_convert   # QuantizationDebugger's own
+    with warnings.catch_warnings(), native.quiet_native_stderr():
+        content = tflite_convert.mlir_quantize(
+            calibrated, input_data_type=getattr(tf, _TF_TYPES[input_type]),
+            output_data_type=getattr(tf, _TF_TYPES[output_type]),
+            denylisted_nodes=list(float_nodes) or None)
+    if raw_rgb_input:
+        _check_pinned_input(content)
     return content

@@ -5,14 +5,15 @@ one field each with its default (``export_tflite.py`` makes its flags from these
 the same names). The rules across settings are stated here once, as functions that return
 the problem in one line (or None) so that the library raises them as :class:`ExportError` and
 ``export_tflite.py`` refuses the same flags before TensorFlow is imported:
-:func:`resolve_io_types`, :func:`calibration_problem`, :func:`output_problem`,
-:func:`saved_model_dir_problem`.
+:func:`resolve_io_types`, :func:`calibration_problem`, :func:`float_layers_problem`,
+:func:`output_problem`, :func:`saved_model_dir_problem`.
 
 This module imports neither TensorFlow nor NumPy, and reads no flags.
 """
 
 import dataclasses
 import os
+import re
 
 from mobilenet_tf import data as data_lib
 from mobilenet_tf.errors import InputError, WorkError
@@ -20,7 +21,8 @@ from mobilenet_tf.utils import fileio
 
 __all__ = ["QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT", "DEFAULT_NUM_CALIBRATION_IMAGES",
            "DEFAULT_MODEL_VERSION", "ExportError", "VerificationError", "ExportOptions",
-           "resolve_io_types", "calibration_problem", "output_problem", "saved_model_dir_problem"]
+           "resolve_io_types", "calibration_problem", "float_layers_problem", "output_problem",
+           "saved_model_dir_problem"]
 
 QUANTIZATIONS = ("none", "float16", "dynamic_range", "int8")
 IO_TYPES = ("uint8", "int8", "float32")
@@ -63,6 +65,14 @@ class ExportOptions:
         `allow_synthetic_calibration`); None: a ``train.py`` run's own dataset.
       data_dir: tensorflow-datasets' data directory (None: the run's, else tfds' own).
       num_calibration_images: images that calibrate ``int8``.
+    Layers kept in float (``int8`` only; docs/quantization-report.md):
+      float_layers: layer names (``Conv2d_0``, ``Conv2d_13_pointwise``, ``Logits``,
+        ``Predictions``) or regular expressions matched against whole names
+        (``Conv2d_1[0-3]_.*``) of layers to keep in float; the rest is int8.
+      float_layers_target: keep the fewest further layers in float, chosen by measured
+        sensitivity, until the top-1 agreement with the Keras model on the verification images
+        reaches this fraction (``mobilenet_tf.export.selection``); None: no automatic choice.
+      max_float_layers: the most layers the automatic choice may keep in float (None: any).
     Verification (the ``.tflite`` file against the Keras model, before anything is written):
       verify: False skips it.
       verify_dataset: dataset spec whose validation images verify; None: that of the
@@ -83,6 +93,9 @@ class ExportOptions:
     data_dir: str = None
     num_calibration_images: int = DEFAULT_NUM_CALIBRATION_IMAGES
     allow_synthetic_calibration: bool = False
+    float_layers: tuple = ()
+    float_layers_target: float = None
+    max_float_layers: int = None
     verify: bool = True
     verify_dataset: str = None
     num_verification_images: int = 200
@@ -113,9 +126,52 @@ class ExportOptions:
                     data_lib.parse_dataset_spec(getattr(self, name))
                 except ValueError as e:
                     raise ExportError(f"{name}: {e}") from None
+        self._check_float_layers()
         problem = self.saved_model_dir and saved_model_dir_problem(self.saved_model_dir)
         if problem:
             raise ExportError(f"{problem}. Received: saved_model_dir={self.saved_model_dir!r}")
+
+
+    def _check_float_layers(self):
+        entries = self.float_layers
+        if isinstance(entries, str) or not all(isinstance(e, str) and e.strip() for e in entries):
+            raise ExportError("`float_layers` must be a sequence of layer names or patterns. "
+                              f"Received: float_layers={entries!r}")
+        for entry in entries:
+            try:
+                re.compile(entry)
+            except re.error as e:
+                raise ExportError(f"float_layers: {entry!r} is not a regular expression ({e}). "
+                                  f"Received: float_layers={entry}") from None
+        target = self.float_layers_target
+        if target is not None and not (isinstance(target, (int, float)) and 0 < target <= 1):
+            raise ExportError("`float_layers_target` must be a fraction in (0, 1]. Received: "
+                              f"float_layers_target={target!r}")
+        limit = self.max_float_layers
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                                  or limit < 1):
+            raise ExportError(f"`max_float_layers` must be an int >= 1. Received: "
+                              f"max_float_layers={limit!r}")
+        if limit is not None and target is None:
+            raise ExportError("max_float_layers bounds the automatic choice: give "
+                              "float_layers_target too")
+        if target is not None and not self.verify:
+            raise ExportError("float_layers_target chooses layers on the verification images: "
+                              "it cannot be used with verify=False")
+
+
+def float_layers_problem(quantization, float_layers, float_layers_target, quantization_aware=False):
+    """Why layers cannot be kept in float as asked (one line), or None."""
+    if not float_layers and float_layers_target is None:
+        return None
+    option = "float_layers" if float_layers else "float_layers_target"
+    if quantization_aware:
+        return (f"{option}: a quantization-aware model exports to int8 from its learned ranges; "
+                "layers are kept in float in a post-training int8 export of a float model")
+    if quantization != "int8":
+        return (f"{option} keeps layers of an int8 export in float: it needs quantization=int8. "
+                f"Received: quantization={quantization}")
+    return None
 
 
 def resolve_io_types(quantization, input_type=None, output_type=None, raw_rgb_input=True):

@@ -22,14 +22,15 @@ import os
 
 from mobilenet_tf.export import classifier_metadata, converter, images, verification
 from mobilenet_tf.export.options import (DEFAULT_MIN_TOP1_AGREEMENT, ExportError, ExportOptions,
-                                         calibration_problem, output_problem, resolve_io_types)
+                                         calibration_problem, float_layers_problem, output_problem,
+                                         resolve_io_types)
 from mobilenet_tf.export.verification import Verification
 from mobilenet_tf.model import labels as labels_lib
 from mobilenet_tf.model import saved
 from mobilenet_tf.utils import fileio
 
 __all__ = ["GOOGLE_WEIGHTS_LICENSE", "UNKNOWN_LICENSE", "FromWeights", "ExportResult",
-           "export_model"]
+           "export_model", "load_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ class ExportResult:
     verification: Verification = None   # None with verify=False
     min_top1_agreement: float = None  # the threshold the verification was held to
     mediapipe_problem: str = None     # why MediaPipe will not run the file, or None
+    float_layers: tuple = ()          # layers of an int8 export kept in float
+    selection: object = None          # the automatic choice (selection.Selection), or None
+    comparison: list = dataclasses.field(default_factory=list)   # selection.FileFigures rows
     files: list = dataclasses.field(default_factory=list)      # written, in order
     warnings: list = dataclasses.field(default_factory=list)   # one line each
     content: bytes = dataclasses.field(default=b"", repr=False)   # the .tflite file's bytes
@@ -92,8 +96,9 @@ def _checked(options, output):
     return options
 
 
-def _load(source):
-    """``(keras model, class names or None, description, path of a .keras file / run or None)``."""
+def load_source(source):
+    """``(keras model, class names or None, description, path of a .keras file / run or None)``
+    of an :func:`export_model` `source`."""
     if isinstance(source, FromWeights):
         if saved.is_keras_model_path(os.fspath(source.weights)):   # a .keras file given as weights
             return saved.load_model(source.weights)[0], None, str(source), None
@@ -178,8 +183,12 @@ def _add_metadata(result, content, model, source, options):
     if license is None:
         google = isinstance(source, FromWeights) and source.weights == "imagenet"
         license = GOOGLE_WEIGHTS_LICENSE if google else UNKNOWN_LICENSE
+    quantization = result.quantization
+    if result.float_layers:
+        quantization += (f" with {len(result.float_layers)} layer(s) kept in float: "
+                         f"{', '.join(result.float_layers)}")
     result.content = classifier_metadata.with_metadata(
-        content, model, result.labels, quantization=result.quantization,
+        content, model, result.labels, quantization=quantization,
         version=options.model_version, license=license)
     result.size_bytes = len(result.content)
     result.mediapipe_problem = classifier_metadata.mediapipe_problem(result.content)
@@ -236,8 +245,15 @@ def export_model(source, output, options=None, *, class_names=None):
       ``options.min_top1_agreement``: nothing is written then either.
     """
     options = _checked(options, output)
-    model, run_names, description, path = _load(source)
+    model, run_names, description, path = load_source(source)
     result = _start(model, description, options, os.fspath(output))
+    problem = float_layers_problem(result.quantization, options.float_layers,
+                                   options.float_layers_target, result.quantization_aware)
+    if problem:
+        raise ExportError(problem)
+    if options.float_layers:      # a name that is no layer is refused before any work
+        from mobilenet_tf.export import layer_map, selective
+        selective.resolve_float_layers(options.float_layers, layer_map.expected_layers(model))
     calibration_spec, verify_spec, data_dir = _data(options, path, result)
     calibration = checked = None
     if calibration_spec is not None:
@@ -246,15 +262,18 @@ def export_model(source, output, options=None, *, class_names=None):
                                          data_dir=data_dir)
         result.calibration = f"{len(calibration.images)} images ({calibration.description})"
         logger.info("Calibrating on %s", result.calibration)
-    content = converter.convert(model, result.quantization,
-                                None if calibration is None else calibration.images,
-                                input_type=options.input_type, output_type=options.output_type,
-                                raw_rgb_input=options.raw_rgb_input,
-                                num_calibration_images=options.num_calibration_images)
     if verify_spec is not None:
         checked = images.load_images(verify_spec, result.image_size,
                                      options.num_verification_images, split="validation",
                                      data_dir=data_dir)
+    if options.float_layers or options.float_layers_target is not None:
+        content = _selective(result, model, calibration, checked, options)
+    else:
+        content = converter.convert(model, result.quantization,
+                                    None if calibration is None else calibration.images,
+                                    input_type=options.input_type, output_type=options.output_type,
+                                    raw_rgb_input=options.raw_rgb_input,
+                                    num_calibration_images=options.num_calibration_images)
     result.labels = _labels(int(model.output_shape[-1]),
                             run_names if class_names is None else list(class_names),
                             calibration, checked)
@@ -263,3 +282,36 @@ def export_model(source, output, options=None, *, class_names=None):
         _verify(result, model, checked, options)
     _write(result, model, options)
     return result
+
+
+def _selective(result, model, calibration, checked, options):
+    """The int8 bytes with the layers `options` name (and, with a target, those the automatic
+    choice adds) kept in float; the choice and the comparison with full int8 and float32 into
+    `result`. SelectionError (nothing written) when the target is not reached."""
+    from mobilenet_tf.export import layer_map, selection, selective, sensitivity
+    quantizer = selective.SelectiveQuantizer(
+        model, calibration.images, input_type=options.input_type,
+        output_type=options.output_type, raw_rgb_input=options.raw_rgb_input,
+        num_calibration_images=options.num_calibration_images)
+    float_layers = selective.resolve_float_layers(options.float_layers, quantizer.layers)
+    keras_probs = None if checked is None else sensitivity.keras_probabilities(model, checked.images)
+    if options.float_layers_target is not None:
+        logger.info("Choosing layers to keep in float until the top-1 agreement reaches %g on %d "
+                    "images (%s)", options.float_layers_target, len(checked.images),
+                    checked.description)
+        result.selection = selection.select_float_layers(
+            quantizer, checked.images, keras_probs, options.float_layers_target,
+            base=float_layers, max_float_layers=options.max_float_layers,
+            mult_adds=layer_map.mult_adds_by_layer(model))
+        float_layers = result.selection.float_layers
+    result.float_layers = float_layers
+    logger.info("Kept in float: %s", ", ".join(float_layers) or "no layer (full int8)")
+    content = quantizer.quantize(float_layers)
+    if checked is not None:
+        files = {"float32": (converter.convert(model, "none", raw_rgb_input=options.raw_rgb_input),
+                             len(quantizer.layers)),
+                 "full int8": (quantizer.quantize(()), 0),
+                 "this export": (content, len(float_layers))}
+        result.comparison = selection.compare_files(files, checked.images, keras_probs,
+                                                    latency_runs=options.latency_runs)
+    return content

@@ -61,13 +61,15 @@ def read_tflite(path):
     return content
 
 
-def _interpreter(content, num_threads=None, delegates=True, source="<bytes>"):
+def _interpreter(content, num_threads=None, delegates=True, source="<bytes>",
+                 preserve_all_tensors=False):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
     resolver = OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
         with native.quiet_native_stderr():   # "INFO: Created TensorFlow Lite XNNPACK delegate"
             interpreter = Interpreter(model_content=content, num_threads=num_threads,
-                                      experimental_op_resolver_type=resolver)
+                                      experimental_op_resolver_type=resolver,
+                                      experimental_preserve_all_tensors=preserve_all_tensors)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:   # LiteRT's flatbuffer verifier and allocation
         reason = " ".join(str(e).split())[:200]
@@ -106,9 +108,11 @@ class TFLiteClassifier:
     Args:
       model: path of a ``.tflite`` file, or its bytes.
       num_threads: interpreter threads (None: LiteRT's default).
+      keep_tensors: keep every intermediate tensor for :meth:`run_with_tensors` (LiteRT's
+        reference kernels then run the file, without the XNNPACK delegate).
     """
 
-    def __init__(self, model, *, num_threads=None):
+    def __init__(self, model, *, num_threads=None, keep_tensors=False):
         if isinstance(model, (bytes, bytearray, memoryview)):
             content = bytes(model)
             if content[4:8] != _TFLITE_IDENTIFIER:
@@ -119,7 +123,8 @@ class TFLiteClassifier:
             self.source = os.fspath(model)
         self.content = content
         self.num_threads = num_threads
-        self._interpreter = _interpreter(content, num_threads, source=self.source)
+        self._interpreter = _interpreter(content, num_threads, delegates=not keep_tensors,
+                                         source=self.source, preserve_all_tensors=keep_tensors)
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -201,6 +206,21 @@ class TFLiteClassifier:
                               f"shape={images.shape}")
         return np.stack([self._run(self._prepare(image)) for image in images]) if len(images) \
             else np.zeros((0, self.num_classes), np.float32)
+
+    def run_with_tensors(self, image, tensor_indices):
+        """Probabilities of one (H, W, 3) image and ``{index: values}`` of the intermediate tensors
+        `tensor_indices`, dequantized to float32 when quantized (needs ``keep_tensors=True``)."""
+        if not hasattr(self, "_tensor_quantization"):
+            self._tensor_quantization = {d["index"]: d["quantization"]
+                                         for d in self._interpreter.get_tensor_details()}
+        probs = self._run(self._prepare(image))
+        values = {}
+        for index in tensor_indices:
+            value = self._interpreter.get_tensor(index)
+            scale, zero_point = self._tensor_quantization[index]
+            values[index] = ((value.astype(np.float32) - zero_point) * np.float32(scale)
+                             if scale else value.astype(np.float32))
+        return probs, values
 
     @property
     def output_shape(self):
