@@ -307,7 +307,7 @@ def _export():
         print("\n".join(_flag_terms(line) for line in result.selection.lines()))
     if result.comparison:
         print("\n".join(selection.comparison_lines(result.comparison,
-                                                    result.verification.num_images)))
+                                                   result.verification.num_images)))
     if result.verification is not None:
         print("\n".join(result.verification.lines()))
     saved_model = f"; SavedModel {FLAGS.saved_model_dir}" if FLAGS.saved_model_dir else ""

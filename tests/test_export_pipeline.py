@@ -90,6 +90,7 @@ def test_the_scripts_flags_are_the_options_fields_and_refuse_without_tensorflow(
     defaults = export_options.ExportOptions()
     for field in export_options.ExportOptions.__dataclass_fields__:
         expected = "none" if field == "quantization" else getattr(defaults, field)
+        expected = list(expected) if isinstance(expected, tuple) else expected   # DEFINE_list
         assert flags[field]["default"] == expected, field
     assert flags["quantization"]["choices"] == list(export_options.QUANTIZATIONS)
     assert flags["input_type"]["choices"] == flags["output_type"]["choices"] == list(

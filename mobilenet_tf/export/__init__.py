@@ -2,7 +2,10 @@
 conversion to bytes (``converter``), the images that calibrate and verify (``images``), the
 metadata MediaPipe reads (``classifier_metadata`` over the flatbuffer ``metadata``),
 verification against Keras (``verification``), the whole sequence with its file writes
-(``pipeline.export_model``), and the LiteRT runner (``tflite``)."""
+(``pipeline.export_model``), and the LiteRT runner (``tflite``). Where int8 loses, by layer:
+operators to our layer names (``layer_map``), int8 with layers kept in float (``selective``),
+per-layer measurements (``sensitivity``, ``layer_latency``), the automatic choice
+(``selection``) and the report (``report``, drawn by ``report_plot``)."""
 
 from mobilenet_tf import _api
 
@@ -10,13 +13,18 @@ _API = {
     "options": ("QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT",
                 "DEFAULT_NUM_CALIBRATION_IMAGES", "DEFAULT_MODEL_VERSION", "ExportError",
                 "VerificationError", "ExportOptions", "resolve_io_types"),
-    "converter": ("convert", "serving_archive", "model_image_size", "to_unit_range", "INPUT_NAME",
-                  "OUTPUT_NAME", "SIGNATURE_KEY"),
+    "converter": ("convert", "calibrate", "quantize_calibrated", "serving_archive",
+                  "model_image_size", "to_unit_range", "INPUT_NAME", "OUTPUT_NAME",
+                  "SIGNATURE_KEY"),
     "images": ("LoadedImages", "load_images"),
     "classifier_metadata": ("with_metadata", "mediapipe_problem"),
     "verification": ("Verification", "verify", "check_agreement", "VERIFY_BATCH_SIZE"),
-    "pipeline": ("export_model", "ExportResult", "FromWeights"),
+    "pipeline": ("export_model", "ExportResult", "FromWeights", "load_source"),
     "tflite": ("TFLiteClassifier",),
+    "layer_map": ("map_layers", "LayerMapError"),
+    "selective": ("SelectiveQuantizer", "resolve_float_layers"),
+    "selection": ("select_float_layers", "Selection", "SelectionError"),
+    "report": ("quantization_report", "QuantReport"),
 }
 
 __getattr__, __dir__, __all__ = _api.attach(

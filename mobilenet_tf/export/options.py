@@ -79,7 +79,8 @@ class ExportOptions:
         representative dataset (or the run's), else synthetic images.
       num_verification_images, latency_runs: images compared; ``invoke()`` calls timed per latency.
       min_top1_agreement: the fraction of images whose top-1 class must agree; None:
-        :data:`DEFAULT_MIN_TOP1_AGREEMENT` of the quantization.
+        `float_layers_target` when given, else :data:`DEFAULT_MIN_TOP1_AGREEMENT` of the
+        quantization.
     Files:
       saved_model_dir: also write a TensorFlow SavedModel (variable batch) here.
       license, model_version: written into the ``.tflite`` metadata (license None: Apache-2.0
@@ -130,7 +131,6 @@ class ExportOptions:
         problem = self.saved_model_dir and saved_model_dir_problem(self.saved_model_dir)
         if problem:
             raise ExportError(f"{problem}. Received: saved_model_dir={self.saved_model_dir!r}")
-
 
     def _check_float_layers(self):
         entries = self.float_layers

@@ -205,8 +205,10 @@ def _verify(result, model, checked, options):
         quantization=result.quantization, latency_runs=options.latency_runs,
         description=checked.description)
     result.min_top1_agreement = options.min_top1_agreement
-    if result.min_top1_agreement is None:
-        result.min_top1_agreement = DEFAULT_MIN_TOP1_AGREEMENT[result.quantization]
+    if result.min_top1_agreement is None:      # a target the user chose, else the mode's default
+        result.min_top1_agreement = (DEFAULT_MIN_TOP1_AGREEMENT[result.quantization]
+                                     if options.float_layers_target is None
+                                     else options.float_layers_target)
     verification.check_agreement(result.verification, result.min_top1_agreement)
 
 

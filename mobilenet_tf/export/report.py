@@ -88,7 +88,8 @@ class QuantReport:
                          _number(r.accumulated.snr_db, 1), _number(r.accumulated.relative_rmse, 3),
                          _number(r.accumulated.rmse_steps, 2), _number(r.isolated.snr_db, 1),
                          _number(r.isolated.rmse_steps, 2),
-                         f"{self.count(r.float_agreement)} ({_signed(r.float_agreement - self.full_agreement, self.num_images)})"))
+                         f"{self.count(r.float_agreement)} "
+                         f"({_signed(r.float_agreement - self.full_agreement, self.num_images)})"))
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         table = ["  " + "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
                                   for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
@@ -233,7 +234,7 @@ def quantization_report(source, options=None, *, tflite=None, latency_rounds=10)
             latency_share=None if op.layer not in times else times[op.layer] / total))
     return QuantReport(
         model=description,
-        int8_file=(f"made here, full int8 as export_tflite.py --quantization=int8 makes it"
+        int8_file=("made here, full int8 as export_tflite.py --quantization=int8 makes it"
                    if given is None else os.fspath(tflite)),
         images=checked.description, num_images=len(checked.images),
         calibration=f"{len(calibration.images)} images ({calibration.description})",

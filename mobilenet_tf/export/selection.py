@@ -123,7 +123,7 @@ def select_float_layers(quantizer, images, keras_probs, target, *, base=(), max_
                  sensitivity.agreement(quantizer.quantize(layers), images, keras_probs)[0])
         selection.steps.append((layers, value, layer))
         logger.debug("Agreement with %d layer(s) in float (+%s): %s", len(layers), layer,
-                    selection.count(value))
+                     selection.count(value))
         if value > best[0]:
             best = (value, layers)
         if value >= target:
