@@ -4,6 +4,11 @@
       --representative_dataset=folder:/data/my_photos --output=mobilenet.tflite
   python export_tflite.py --weights=imagenet --alpha=0.75 --image_size=192 --quantization=int8 \\
       --representative_dataset=folder:/data/my_photos --output=m.tflite
+  python export_tflite.py ... --quantization=int8 --float_layers_target=0.95 --output=m.tflite
+
+``--float_layers`` keeps named layers of an int8 export in float, ``--float_layers_target`` the
+fewest layers, chosen by measured sensitivity, that bring the top-1 agreement with the Keras model
+to a target (docs/quantization-report.md).
 
 The export is one library call, ``mobilenet_tf.export.export_model`` (convert, add the TFLite
 model metadata MediaPipe Tasks' ImageClassifier reads, check the ``.tflite`` file against the

@@ -202,6 +202,25 @@ CASES = {
         ["evaluate", "--weights={data}/" + H5, "--alpha=0.25", "--image_size=128",
          "--images=tfds:imagenet_v2", "--tfds_data_dir={tmp}/tfds"], 2,
         r"error: --images=tfds:imagenet_v2: cannot read the TFDS dataset \(.*\)"),
+    # Layers kept in float (issue 24): a name that is no layer (after loading the model, before
+    # calibrating; patterns: tests/test_quant_report.py), and without int8 (before TensorFlow).
+    "export_unknown_float_layer": Case(
+        ["export_tflite.py", "--weights={data}/" + H5, "--alpha=0.25", "--image_size=128",
+         "--quantization=int8", "--representative_dataset=folder:{data}/hymenoptera",
+         "--float_layers=Conv2d_0,Conv2d_99", "--output={tmp}/out/m.tflite"], 2,
+        r"error: float_layers: 'Conv2d_99' is not a quantized layer of this model; its layers "
+        r"are Conv2d_0, .*, Predictions\. Received: float_layers=Conv2d_99"),
+    "export_float_layers_without_int8": Case(
+        ["export_tflite.py", "--weights={data}/" + H5, "--alpha=0.25", "--image_size=128",
+         "--float_layers=Logits", "--output={tmp}/out/m.tflite"], 2,
+        r"error: flags .*: --float_layers keeps layers of an int8 export in float: it needs "
+        r"--quantization=int8\. Received: --quantization=none"),
+    "quant_report_without_a_model": Case(
+        ["quant_report", "--representative_dataset=folder:{data}/hymenoptera"], 2,
+        r"error: give exactly one of --model \(\.keras file or train\.py run\) and --weights"),
+    "quant_report_json_under_a_file": Case(
+        ["quant_report", "--weights={data}/" + H5, "--json={tmp}/out/m.tflite/r.json"], 2,
+        r"error: --json .*\. Received: --json=.*r\.json"),
     "costs_below_the_builders_size": Case(
         ["costs", "--image_size=7"], 2,
         r"error: `image_size` must be at least 32x32 \(height and width each >= 32\)\. "

@@ -111,6 +111,16 @@ def test_every_layer_of_1_0_224_is_found_once():
     assert layer_map.expected_layers(model) == LAYERS
 
 
+def test_no_layer_in_float_is_the_full_int8_export(hostile, images_128):
+    """Calibrate once + quantize with nothing left in float predicts exactly as convert(int8)
+    on the same calibration images (the selective files and the plain export are one quantizer)."""
+    from mobilenet_tf.export import converter, tflite
+    model, quantizer, checked, _ = hostile
+    plain = converter.convert(model, "int8", images_128[0])
+    assert np.array_equal(tflite.TFLiteClassifier(plain).predict(checked),
+                          tflite.TFLiteClassifier(quantizer.quantize()).predict(checked))
+
+
 def test_mult_adds_by_layer_are_the_cost_calculators(hostile):
     from mobilenet_tf.export import layer_map
     from mobilenet_tf.model import costs
