@@ -263,6 +263,7 @@ def test_a_selective_export_keeps_the_hostile_layer_and_mediapipe_runs_it(shared
     assert (top == lite.argmax(axis=1))[decisive].all() and decisive.sum() > len(images) // 2
 
 
+@pytest.mark.slow
 def test_an_unreached_target_writes_nothing(shared_data, tmp_path):
     from mobilenet_tf.export import pipeline, selection
     model = _make_hostile(_google_025(shared_data))
@@ -275,6 +276,7 @@ def test_an_unreached_target_writes_nothing(shared_data, tmp_path):
 
 # --- the report -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_report_points_at_the_hostile_layer(shared_data, tmp_path):
     """Every quantized layer, once, by name; the hostile layer has the worst isolated error and
     is the one whose float version helps; the JSON round-trips; the PNG is a PNG."""
