@@ -12,6 +12,12 @@ SavedModel, all through temporary names renamed at the end
 (:func:`mobilenet_tf.utils.fileio.write_all`): a refused, failed or interrupted export
 leaves nothing behind. It returns an :class:`ExportResult` saying what it did.
 
+With ``float_layers`` or ``float_layers_target`` (int8 only) the conversion is
+:class:`mobilenet_tf.export.selective.SelectiveQuantizer`'s (calibrate once, quantize with those
+layers in float), the automatic choice :func:`mobilenet_tf.export.selection.select_float_layers`'s
+on the verification images, and the result also holds what was kept and the file against full
+int8 and float32 (``ExportResult.selection``, ``.comparison``).
+
 Progress goes to ``logging`` (INFO), what the user should act on at WARNING (also in
 ``ExportResult.warnings``). This module prints nothing and reads no flags.
 """
