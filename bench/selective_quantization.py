@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import pathlib
-import statistics
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -37,14 +36,6 @@ sys.path.insert(0, str(REPO / "bench"))
 import cpu_features  # noqa: E402
 
 WEIGHTS = {"0.25/128": "mobilenet_2_5_128_tf.h5", "0.75/192": "mobilenet_7_5_192_tf.h5"}
-
-
-def _latencies(runners, image_for, rounds, runs):
-    times = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, runner in runners.items():
-            times[name].append(runner.latency_ms(image_for(runner), runs=runs))
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def _ai_edge_quantizer(float_content, calibration_images):
@@ -62,12 +53,13 @@ def _ai_edge_quantizer(float_content, calibration_images):
 
 def _side_by_side(files, model, test, rounds, runs):
     """Rows (name, layers in float, agreement, top-1, size, ms) on the test images."""
-    from mobilenet_tf.export import sensitivity, tflite
+    from mobilenet_tf.export import latency as latency_lib, sensitivity, tflite
     keras_probs = sensitivity.keras_probabilities(model, test.images)
     labels = test.labels
     runners = {name: tflite.TFLiteClassifier(content, num_threads=1)
                for name, (content, _) in files.items()}
-    latency = _latencies(runners, lambda r: test.images[0], rounds, runs)
+    latency = latency_lib.interleaved_latency(runners, rounds=rounds, runs=runs,
+                                              image_for=lambda runner: test.images[0])
     rows = []
     for name, (content, float_layers) in files.items():
         probs = runners[name].predict(test.images)

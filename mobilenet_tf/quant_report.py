@@ -12,7 +12,7 @@ every quantized layer (``Conv2d_0`` ... ``Predictions``), on the verification im
 of its output in the int8 file, the error of it quantized alone, the top-1 agreement with the
 Keras model when it alone is left in float, and its share of the Mult-Adds and of the latency.
 Prints the table; ``--json`` and ``--png`` also write it (the PNG needs matplotlib:
-``pip install "mobilenet-tf[report]"``). A thin command over
+``pip install 'mobilenet-tf[plot]'``). A thin command over
 ``mobilenet_tf.export.report.quantization_report``; docs/quantization-report.md.
 
 Exit status: 0 done; 2 refused before any work (one line); 1 failed during the work.

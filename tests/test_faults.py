@@ -202,8 +202,24 @@ CASES = {
         ["evaluate", "--weights={data}/" + H5, "--alpha=0.25", "--image_size=128",
          "--images=tfds:imagenet_v2", "--tfds_data_dir={tmp}/tfds"], 2,
         r"error: --images=tfds:imagenet_v2: cannot read the TFDS dataset \(.*\)"),
+    "tradeoff_alpha_the_builder_refuses": Case(
+        ["tradeoff", "--alpha=1.0,0", "--output_dir={tmp}/out/tradeoff"], 2,
+        r"error: `alpha` \(the width multiplier α\) must be a number > 0\. Received: alpha=0\.0"),
+    "tradeoff_size_the_builder_refuses": Case(
+        ["tradeoff", "--image_size=224,31", "--output_dir={tmp}/out/tradeoff"], 2,
+        r"error: `image_size` must be at least 32x32 \(height and width each >= 32\)\. "
+        r"Received: image_size=31"),
+    "tradeoff_negative_budget": Case(
+        ["tradeoff", "--budget_ms=-1", "--output_dir={tmp}/out/tradeoff"], 2,
+        r"error: `budget_ms` \(the latency budget in milliseconds\) must be a number > 0\. "
+        r"Received: budget_ms=-1\.0"),
+    "tradeoff_folder_under_a_file": Case(
+        ["tradeoff", "--output_dir=/etc/passwd/tradeoff"], 2,
+        r"error: /etc/passwd/tradeoff cannot be created: /etc/passwd is a file, not a folder\. "
+        r"Received: output_dir='/etc/passwd/tradeoff'"),
     # Layers kept in float (issue 24): a name that is no layer (after loading the model, before
-    # calibrating; patterns: tests/test_quant_report.py), and without int8 (before TensorFlow).
+    # calibrating; a pattern matching none: tests/test_quant_report.py), without int8 and a
+    # pattern that does not compile (both before TensorFlow); quant_report's own refusals.
     "export_unknown_float_layer": Case(
         ["export_tflite.py", "--weights={data}/" + H5, "--alpha=0.25", "--image_size=128",
          "--quantization=int8", "--representative_dataset=folder:{data}/hymenoptera",
@@ -215,6 +231,12 @@ CASES = {
          "--float_layers=Logits", "--output={tmp}/out/m.tflite"], 2,
         r"error: flags .*: --float_layers keeps layers of an int8 export in float: it needs "
         r"--quantization=int8\. Received: --quantization=none"),
+    "export_float_layers_bad_pattern": Case(
+        ["export_tflite.py", "--weights={data}/" + H5, "--alpha=0.25", "--image_size=128",
+         "--quantization=int8", "--representative_dataset=folder:{data}/hymenoptera",
+         "--float_layers=Conv2d_(1", "--output={tmp}/out/m.tflite"], 2,
+        r"error: flags .*: --float_layers: 'Conv2d_\(1' is not a regular expression \(.+\)\. "
+        r"Received: --float_layers=Conv2d_\(1"),
     "quant_report_without_a_model": Case(
         ["quant_report", "--representative_dataset=folder:{data}/hymenoptera"], 2,
         r"error: give exactly one of --model \(\.keras file or train\.py run\) and --weights"),

@@ -51,6 +51,41 @@ def _make_hostile(model, layer=HOSTILE, outlier=200.0):
     return model
 
 
+def _same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _each_conversion_once():
+    """The TFLite converter is what costs here (a SavedModel written and converted, seconds each):
+    a call of ``converter.calibrate`` or ``converter.convert`` repeated with the same model object
+    and equal arguments (the fixture's hostile model calibrated again by ``export_model`` and
+    ``quantization_report`` on the same 32 photos, its float32 file made again) returns the
+    bytes the first call made. Nothing else is patched; every quantization still runs."""
+    from mobilenet_tf.export import converter
+    made = []
+
+    def once(function):
+        def cached(model, *args, **kwargs):
+            for other, other_args, other_kwargs, content in made:
+                if other is model and _same(other_args, args) and _same(
+                        sorted(other_kwargs.items()), sorted(kwargs.items())):
+                    return content
+            content = function(model, *args, **kwargs)
+            made.append((model, args, kwargs, content))
+            return content
+        return cached
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(converter, "calibrate", once(converter.calibrate))
+        patch.setattr(converter, "convert", once(converter.convert))
+        yield
+
+
 @pytest.fixture(scope="module")
 def images_128(shared_data):
     from mobilenet_tf import export
@@ -66,7 +101,7 @@ def hostile(shared_data, images_128):
     from mobilenet_tf.export import selective, sensitivity
     model = _make_hostile(_google_025(shared_data))
     calibration, checked = images_128
-    quantizer = selective.SelectiveQuantizer(model, calibration)
+    quantizer = selective.SelectiveQuantizer(model, calibration, num_calibration_images=32)
     return model, quantizer, checked, sensitivity.keras_probabilities(model, checked)
 
 
@@ -83,7 +118,7 @@ def test_every_layer_of_025_128_is_found_once_in_each_file(hostile):
     model, quantizer, _, _ = hostile
     mixed = quantizer.quantize(("Conv2d_0", HOSTILE, "Logits", "Predictions"))
     files = {"calibrated": quantizer.calibrated, "int8": quantizer.quantize(),
-             "float32": converter.convert(model, "none"), "mixed": mixed}
+             "float32": converter.convert(model, "none", raw_rgb_input=True), "mixed": mixed}
     for name, content in files.items():
         mapped = layer_map.map_layers(content, model)
         assert _names(mapped) == LAYERS[:-1] + ["SpatialSqueeze", "Predictions"], name
@@ -224,25 +259,28 @@ def _options(shared_data, **settings):
         **settings)
 
 
-def test_export_model_refuses_an_unknown_layer_before_any_work(shared_data, tmp_path,
-                                                               library_log):
+@pytest.mark.parametrize("entry,message", [
+    ("Conv2d_99", r"'Conv2d_99' is not a quantized layer of this model; its layers are Conv2d_0"),
+    ("Conv2d_99_.*", r"the pattern 'Conv2d_99_\.\*' matches no layer of this model"),
+])
+def test_export_model_refuses_an_unknown_layer_before_any_work(hostile, shared_data, tmp_path,
+                                                               library_log, entry, message):
     from mobilenet_tf.export import pipeline
-    model = _google_025(shared_data)
-    with pytest.raises(export_options.ExportError, match=r"'Conv2d_99' is not a quantized layer"):
-        pipeline.export_model(model, tmp_path / "m.tflite",
-                              _options(shared_data, float_layers=("Conv2d_99",)))
+    with pytest.raises(export_options.ExportError, match=message):
+        pipeline.export_model(hostile[0], tmp_path / "m.tflite",
+                              _options(shared_data, float_layers=("Conv2d_0", entry)))
     assert not any("Calibrating" in line for line in library_log)
     assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.slow
-def test_a_selective_export_keeps_the_hostile_layer_and_mediapipe_runs_it(shared_data, images_128,
-                                                                          tmp_path):
+def test_a_selective_export_keeps_the_hostile_layer_and_mediapipe_runs_it(hostile, shared_data,
+                                                                          images_128, tmp_path):
     """export_model with a target: the written file has exactly the hostile layer in float, the
     comparison rows say what it costs, and MediaPipe's ImageClassifier classifies with it as
     the LiteRT interpreter does (the output is int8 softmax: one step is 1/256)."""
     from mobilenet_tf.export import layer_map, pipeline, tflite
-    model = _make_hostile(_google_025(shared_data))
+    model = hostile[0]
     path = tmp_path / "mixed.tflite"
     result = pipeline.export_model(model, path, _options(shared_data, float_layers_target=0.7))
     assert result.float_layers == (HOSTILE,) and result.verification.top1_agreement >= 0.7
@@ -264,24 +302,27 @@ def test_a_selective_export_keeps_the_hostile_layer_and_mediapipe_runs_it(shared
 
 
 @pytest.mark.slow
-def test_an_unreached_target_writes_nothing(shared_data, tmp_path):
+def test_an_unreached_target_writes_nothing_and_is_a_work_failure(hostile, shared_data, tmp_path):
+    """The target is checked on the verification images; not reached: nothing is written and
+    the commands exit with 1 (a failure during the work, as a failed verification)."""
+    from mobilenet_tf import errors
     from mobilenet_tf.export import pipeline, selection
-    model = _make_hostile(_google_025(shared_data))
-    with pytest.raises(selection.SelectionError, match=r"is not reached"):
-        pipeline.export_model(model, tmp_path / "m.tflite",
+    with pytest.raises(selection.SelectionError, match=r"is not reached") as raised:
+        pipeline.export_model(hostile[0], tmp_path / "m.tflite",
                               _options(shared_data, num_verification_images=20,
                                        float_layers_target=1.0, max_float_layers=1))
     assert os.listdir(tmp_path) == []
+    assert errors.exit_status(raised.value) == errors.EXIT_FAILED == 1
 
 
 # --- the report -----------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_the_report_points_at_the_hostile_layer(shared_data, tmp_path):
+def test_the_report_points_at_the_hostile_layer(hostile, shared_data, tmp_path):
     """Every quantized layer, once, by name; the hostile layer has the worst isolated error and
     is the one whose float version helps; the JSON round-trips; the PNG is a PNG."""
     from mobilenet_tf.export import report, report_plot
-    model = _make_hostile(_google_025(shared_data))
+    model = hostile[0]
     options = _options(shared_data, num_verification_images=8)
     result = report.quantization_report(model, options, latency_rounds=2)
     rows = {row.layer: row for row in result.rows}
@@ -311,5 +352,5 @@ def test_the_report_command_refuses_a_png_without_matplotlib(tmp_path, monkeypat
     assert status == 2 and len(err) == 1
     assert re.fullmatch(r"python -m mobilenet_tf\.quant_report: error: drawing the PNG needs "
                         r"matplotlib, which is not installed: pip install "
-                        r"\"mobilenet-tf\[report\]\".*", err[0])
+                        r"'mobilenet-tf\[plot\]'", err[0])
     assert os.listdir(tmp_path) == []

@@ -2,7 +2,9 @@
 conversion to bytes (``converter``), the images that calibrate and verify (``images``), the
 metadata MediaPipe reads (``classifier_metadata`` over the flatbuffer ``metadata``),
 verification against Keras (``verification``), the whole sequence with its file writes
-(``pipeline.export_model``), and the LiteRT runner (``tflite``). Where int8 loses, by layer:
+(``pipeline.export_model``), the LiteRT runner (``tflite``), latency measured side by side
+(``latency``), and the α / ρ trade-off over a grid of exports (``tradeoff`` over
+``tradeoff_table``, ``tradeoff_files`` and ``tradeoff_chart``). Where int8 loses, by layer:
 operators to our layer names (``layer_map``), int8 with layers kept in float (``selective``),
 per-layer measurements (``sensitivity``, ``layer_latency``), the automatic choice
 (``selection``) and the report (``report``, drawn by ``report_plot``)."""
@@ -21,6 +23,9 @@ _API = {
     "verification": ("Verification", "verify", "check_agreement", "VERIFY_BATCH_SIZE"),
     "pipeline": ("export_model", "ExportResult", "FromWeights", "load_source"),
     "tflite": ("TFLiteClassifier",),
+    "latency": ("interleaved_latency",),
+    "tradeoff": ("run_tradeoff", "TradeoffResult"),
+    "tradeoff_table": ("TradeoffTable", "Configuration", "choose"),
     "layer_map": ("map_layers", "LayerMapError"),
     "selective": ("SelectiveQuantizer", "resolve_float_layers"),
     "selection": ("select_float_layers", "Selection", "SelectionError"),

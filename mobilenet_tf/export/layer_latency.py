@@ -8,7 +8,10 @@ operator k, with k's output as the graph's output (``ai_edge_litert``'s schema o
 prefixes ending at its operator and at the one before; the prefixes take turns, round after
 round, so that machine noise hits them alike, and each figure is the fastest run (noise only
 adds time). Layers cheaper than the noise come out near zero (or slightly negative: shown as
-they are measured). Writes no files.
+they are measured). Whole files side by side are timed by
+:func:`mobilenet_tf.export.latency.interleaved_latency` (medians); these cut files are no
+classifiers (their output is an inner tensor) and a difference of two times wants each time's
+least noisy estimate, the fastest run, hence this module's own loop. Writes no files.
 """
 
 import time

@@ -6,7 +6,8 @@
    file's (a line);
 3. cost: the layer's share of the Mult-Adds and of the int8 file's latency.
 
-matplotlib is an optional dependency (``pip install "mobilenet-tf[report]"``);
+Drawn with matplotlib's Agg canvas (no display, no pyplot state), an optional dependency
+shared with the trade-off chart (``pip install 'mobilenet-tf[plot]'``);
 :func:`matplotlib_problem` says so in one line when it is missing. :func:`png_bytes` returns
 the image; the command writes it (``mobilenet_tf.utils.fileio``).
 """
@@ -17,7 +18,7 @@ import math
 
 __all__ = ["INSTALL_HINT", "matplotlib_problem", "png_bytes"]
 
-INSTALL_HINT = 'pip install "mobilenet-tf[report]"   (or: pip install matplotlib)'
+INSTALL_HINT = "pip install 'mobilenet-tf[plot]'"   # the extra the trade-off chart uses too
 
 
 def matplotlib_problem():
@@ -38,15 +39,15 @@ def _values(rows, get):
 
 def png_bytes(report):
     """The PNG image of a :class:`mobilenet_tf.export.report.QuantReport`."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
     import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     rows = report.rows
     x = np.arange(len(rows))
     width = 0.4
-    figure, (error, top1, cost) = plt.subplots(3, 1, figsize=(max(10, 0.42 * len(rows)), 10),
-                                               sharex=True, constrained_layout=True)
+    figure = Figure(figsize=(max(10, 0.42 * len(rows)), 10), layout="constrained")
+    FigureCanvasAgg(figure)
+    error, top1, cost = figure.subplots(3, 1, sharex=True)
     figure.suptitle(f"Where int8 loses: {report.model}\n{report.num_images} images "
                     f"({report.images}); int8 file: {report.int8_file}", fontsize=9)
     error.bar(x - width / 2, _values(rows, lambda r: 100 * r.accumulated.relative_rmse), width,
@@ -79,5 +80,4 @@ def png_bytes(report):
                          rotation=70, ha="right", fontsize=8)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
     return buffer.getvalue()

@@ -21,7 +21,6 @@ no quantization here. Writes no files.
 
 import dataclasses
 import logging
-import statistics
 
 from mobilenet_tf.errors import WorkError
 from mobilenet_tf.export import sensitivity
@@ -143,25 +142,24 @@ class FileFigures:
     float_layers: int              # layers in float (every one for float32)
     agreement: float               # top-1 agreement with the Keras model
     size_bytes: int
-    latency_ms: float              # fastest-of-rounds median of one invoke(), 1 thread
+    latency_ms: float              # median of one invoke(), 1 thread (interleaved_latency)
 
 
 def compare_files(files, images, keras_probs, *, latency_runs=30, rounds=5):
     """``[FileFigures, ...]`` for ``files``, ``{name: (.tflite bytes, layers in float)}``, on the
-    same `images`; the files' latencies measured in turns, round after round (one thread)."""
-    from mobilenet_tf.export import tflite
+    same `images`; their latencies measured side by side at one thread
+    (:func:`mobilenet_tf.export.latency.interleaved_latency`: `rounds` rounds of
+    ``latency_runs / rounds`` invokes each, the files taking turns)."""
+    from mobilenet_tf.export import latency, tflite
     runners = {name: tflite.TFLiteClassifier(content, num_threads=1)
                for name, (content, _) in files.items()}
-    times = {name: [] for name in files}
-    runs = max(1, latency_runs // rounds)
-    for _ in range(rounds):
-        for name, runner in runners.items():
-            times[name].append(runner.latency_ms(images[0], runs=runs))
+    times = latency.interleaved_latency(runners, rounds=rounds,
+                                        runs=max(1, latency_runs // rounds),
+                                        image_for=lambda runner: images[0])
     figures = []
     for name, (content, float_layers) in files.items():
         value, _ = sensitivity.agreement(content, images, keras_probs)
-        figures.append(FileFigures(name, float_layers, value, len(content),
-                                   statistics.median(times[name])))
+        figures.append(FileFigures(name, float_layers, value, len(content), times[name]))
     return figures
 
 
