@@ -622,6 +622,36 @@ def test_a_model_that_is_not_finite_is_never_saved_as_finished(
                 assert np.isfinite(value).all(), key
 
 
+@pytest.mark.slow
+def test_a_second_run_on_a_folder_in_use_is_refused_and_a_killed_run_leaves_no_lock(
+        tmp_path, monkeypatch, capfd):
+    """Group 3: while one train.py runs on a --model_dir, a second is refused in one line
+    (status 2) and changes nothing; once the first is killed (SIGKILL: no clean-up), the same
+    command resumes from its last checkpoint."""
+    model_dir = tmp_path / "run"
+    args = ["--dataset=synthetic", "--synthetic_examples=64", "--synthetic_classes=2",
+            "--alpha=0.25", "--image_size=32", "--batch_size=4", "--train_steps=100000",
+            "--checkpoint_every_steps=1", "--mode=train", f"--model_dir={model_dir}", "--verbose=0"]
+    process = _train_subprocess(args)
+    try:
+        _wait_for_checkpoint(model_dir, 1, process)
+        status, _, err = _in_process("train.py", args, {}, monkeypatch, capfd)
+        assert status == 2, err
+        assert err == (f"train.py: error: model_dir {model_dir} is in use by another training run "
+                       f"(process {process.pid}): wait for it to end, or use another "
+                       "--model_dir\n")
+    finally:
+        process.kill()
+        process.wait(60)
+    import tensorflow as tf
+    step = int(tf.train.latest_checkpoint(str(model_dir / "checkpoints")).rsplit("-", 1)[1])
+    resume = [a if not a.startswith("--train_steps") else f"--train_steps={step + 1}" for a in args]
+    status, out, err = _in_process("train.py", resume, {}, monkeypatch, capfd)
+    assert status == 0, err
+    assert f"Resuming at step {step} of {step + 1}." in out
+    assert not (model_dir / ".lock").exists()
+
+
 def test_the_exporter_refuses_a_model_with_nan_weights(tmp_path):
     import numpy as np
     import mobilenet_tf

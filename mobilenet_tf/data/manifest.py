@@ -189,8 +189,8 @@ def _lines_problem(tsv, split, found, count):
             if folder not in seen:
                 seen[folder] = os.path.abspath(folder)
             if seen[folder] != folders[label]:
-                return (f"{split}.tsv line {number}: {p!r} is not a file of class "
-                        f"{found.class_names[label]!r}'s folder {folders[label]}")
+                return (f"{split}.tsv line {number}: {p!r} is not in the folder of class "
+                        f"{found.class_names[label]!r} ({folders[label]})")
             if previous is not None and (label, p) <= previous:
                 return f"{split}.tsv line {number} is out of order or repeated: {p!r}"
             previous, n = (label, p), n + 1
