@@ -64,7 +64,11 @@ def _inputs(tmp, data):
     (tmp / "keras_home").mkdir()
     (tmp / "not_tfrecord").mkdir()
     (tmp / "not_tfrecord" / "train-00000-of-00001").write_bytes(b"a JPEG list, not records\n" * 20)
-    # issue 27, groups 1-7: a class folder named with a line break; a folder of two classes.
+    # issue 27, groups 1-7: a TensorFlow that cannot be imported (a refusal "before any work"
+    # must not need it); a class folder named with a line break; a folder of two classes.
+    (tmp / "no_tensorflow" / "tensorflow").mkdir(parents=True)
+    (tmp / "no_tensorflow" / "tensorflow" / "__init__.py").write_text(
+        "raise ImportError('TensorFlow was imported before the refusal')\n")
     photo = data / "imagenet50" / "n01514668_cock.JPEG"
     for folder, classes in (("line_break", ("ants", "be\nes")), ("two_classes", ("ants", "bees"))):
         for name in classes:
@@ -86,6 +90,7 @@ class Case:
 TRAIN_ARGS = ["--dataset=synthetic", "--synthetic_examples=16", "--synthetic_classes=4",
               "--alpha=0.25", "--image_size=32", "--batch_size=8", "--train_steps=2",
               "--model_dir={tmp}/runs/run", "--verbose=0"]
+NO_TENSORFLOW = {"PYTHONPATH": "{tmp}/no_tensorflow"}     # issue 27: refused before TensorFlow
 OFFLINE = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
            "KERAS_HOME": "{tmp}/keras_home"}
 
@@ -238,8 +243,8 @@ CASES = {
         r"error: output .*two_classes/shards is inside the image folder .*two_classes: the shards "
         r"would be read as part of it; choose a folder outside it",
         unchanged=("out", "runs", "two_classes")),
-    # 5: refused before any work (the export's weights file does not exist: without the early
-    # check, that is what the line would say).
+    # 5: refused before any work: before TensorFlow is imported (export_tflite.py runs where it
+    # cannot be).
     "train_infinite_distillation_temperature": Case(
         ["train.py", *TRAIN_ARGS, "--distillation_temperature=inf"], 2,
         r"error: flag --distillation_temperature=inf: inf is not a number in the range "
@@ -252,12 +257,12 @@ CASES = {
         ["export_tflite.py", "--weights={tmp}/nope.h5", "--alpha=0.25", "--image_size=128",
          "--min_top1_agreement=nan", "--output={tmp}/out/m.tflite"], 2,
         r"error: `min_top1_agreement` must be a fraction in \[0, 1\]\. Received: "
-        r"min_top1_agreement=nan"),
+        r"min_top1_agreement=nan", env=NO_TENSORFLOW),
     "export_empty_model_version": Case(
         ["export_tflite.py", "--weights={tmp}/nope.h5", "--alpha=0.25", "--image_size=128",
          "--model_version=", "--output={tmp}/out/m.tflite"], 2,
         r"error: `model_version` must be a non-empty string \(it is written into the \.tflite "
-        r"metadata\)\. Received: model_version=''"),
+        r"metadata\)\. Received: model_version=''", env=NO_TENSORFLOW),
     # 6: a setting a saved model fixes, given beside it, is refused, whatever its value.
     "predict_run_with_alpha_and_size": Case(
         ["predict", "--model={tmp}/runs", "--alpha=0.5", "--image_size=160",
@@ -278,7 +283,7 @@ CASES = {
     "export_run_with_alpha": Case(
         ["export_tflite.py", "--model={tmp}/runs", "--alpha=0.5", "--output={tmp}/out/m.tflite"],
         2, r"error: --alpha cannot be given with --model=.*runs: a saved model fixes its own α, "
-           r"input size, classes and weights; leave it out"),
+           r"input size, classes and weights; leave it out", env=NO_TENSORFLOW),
     "train_eval_with_model_settings": Case(
         ["train.py", "--mode=eval", "--model_dir={tmp}/runs", "--alpha=0.5", "--image_size=160",
          "--quantize", "--teacher={tmp}/runs", "--dataset=synthetic"], 2,
@@ -635,7 +640,9 @@ def test_a_second_run_on_a_folder_in_use_is_refused_and_a_killed_run_leaves_no_l
     process = _train_subprocess(args)
     try:
         _wait_for_checkpoint(model_dir, 1, process)
-        status, _, err = _in_process("train.py", args, {}, monkeypatch, capfd)
+        # One step: were it not refused, it would end at once ("already trained"), not hang.
+        second = [a if not a.startswith("--train_steps") else "--train_steps=1" for a in args]
+        status, _, err = _in_process("train.py", second, {}, monkeypatch, capfd)
         assert status == 2, err
         assert err == (f"train.py: error: model_dir {model_dir} is in use by another training run "
                        f"(process {process.pid}): wait for it to end, or use another "
