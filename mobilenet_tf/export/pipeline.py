@@ -24,7 +24,6 @@ from mobilenet_tf.export import classifier_metadata, converter, images, verifica
 from mobilenet_tf.export.options import (DEFAULT_MIN_TOP1_AGREEMENT, ExportError, ExportOptions,
                                          calibration_problem, output_problem, resolve_io_types)
 from mobilenet_tf.export.verification import Verification
-from mobilenet_tf.model import finite
 from mobilenet_tf.model import labels as labels_lib
 from mobilenet_tf.model import saved
 from mobilenet_tf.utils import fileio
@@ -112,9 +111,12 @@ def _load(source):
 
 def _start(model, description, options, output):
     """The result of exporting `model` as `options` say, as far as it is known before any work:
-    its quantization (int8 for a quantization-aware model; another one refused) and tensor types
-    checked."""
-    from mobilenet_tf.model import qat
+    its weights finite, its quantization (int8 for a quantization-aware model; another one
+    refused) and tensor types checked."""
+    from mobilenet_tf.model import finite, qat
+    problem = finite.nonfinite_problem(model)
+    if problem:          # what it would convert to is not a model (issue 27)
+        raise ExportError(f"{description} cannot be exported: {problem}")
     quantization_aware = qat.is_quantization_aware(model)
     quantization = options.quantization
     if quantization_aware and quantization not in (None, "int8"):
@@ -238,9 +240,6 @@ def export_model(source, output, options=None, *, class_names=None):
     """
     options = _checked(options, output)
     model, run_names, description, path = _load(source)
-    problem = finite.nonfinite_problem(model)
-    if problem:          # what it would convert to is not a model (issue 27)
-        raise ExportError(f"{description} cannot be exported: {problem}")
     result = _start(model, description, options, os.fspath(output))
     calibration_spec, verify_spec, data_dir = _data(options, path, result)
     calibration = checked = None
