@@ -64,16 +64,6 @@ def _inputs(tmp, data):
     (tmp / "keras_home").mkdir()
     (tmp / "not_tfrecord").mkdir()
     (tmp / "not_tfrecord" / "train-00000-of-00001").write_bytes(b"a JPEG list, not records\n" * 20)
-    # issue 27, groups 1-7: a TensorFlow that cannot be imported (a refusal "before any work"
-    # must not need it); a class folder named with a line break; a folder of two classes.
-    (tmp / "no_tensorflow" / "tensorflow").mkdir(parents=True)
-    (tmp / "no_tensorflow" / "tensorflow" / "__init__.py").write_text(
-        "raise ImportError('TensorFlow was imported before the refusal')\n")
-    photo = data / "imagenet50" / "n01514668_cock.JPEG"
-    for folder, classes in (("line_break", ("ants", "be\nes")), ("two_classes", ("ants", "bees"))):
-        for name in classes:
-            (tmp / folder / name).mkdir(parents=True)
-            shutil.copy(photo, tmp / folder / name / "a.jpg")
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -232,7 +222,11 @@ CASES = {
         ["costs", "--image_size=7"], 2,
         r"error: `image_size` must be at least 32x32 \(height and width each >= 32\)\. "
         r"Received: image_size=7"),
-    # --- issue 27, groups 1-7 (lost or wrong results): begin ---
+}
+
+
+# --- issue 27, groups 1-7 (lost or wrong results) ---------------------------------------------
+CASES.update({
     # 1: no setting range holds NaN or inf (the learning rate that made a NaN model.keras).
     "train_infinite_learning_rate": Case(
         ["train.py", *TRAIN_ARGS, "--learning_rate=inf"], 2,
@@ -303,8 +297,20 @@ CASES = {
         ["write_tfrecords", "--images={tmp}/line_break", "--output={tmp}/out/shards"], 2,
         r"error: folder dataset '.*line_break': class folder '.*line_break/be\\nes' has a line "
         r"break or tab in its name, which labels\.txt and the manifest cannot hold: rename it"),
-    # --- issue 27, groups 1-7: end ---
-}
+})
+
+
+def _inputs_of_issue_27_results(tmp, data):
+    """issue 27, groups 1-7: a TensorFlow that cannot be imported (a refusal "before any work"
+    must not need it); a class folder named with a line break; a folder of two classes."""
+    (tmp / "no_tensorflow" / "tensorflow").mkdir(parents=True)
+    (tmp / "no_tensorflow" / "tensorflow" / "__init__.py").write_text(
+        "raise ImportError('TensorFlow was imported before the refusal')\n")
+    photo = data / "imagenet50" / "n01514668_cock.JPEG"
+    for folder, classes in (("line_break", ("ants", "be\nes")), ("two_classes", ("ants", "bees"))):
+        for name in classes:
+            (tmp / folder / name).mkdir(parents=True)
+            shutil.copy(photo, tmp / folder / name / "a.jpg")
 
 
 def _fill(args, tmp, data):
@@ -348,6 +354,7 @@ def _in_process(program, argv, env, monkeypatch, capfd):
 def inputs(shared_data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
     _inputs(tmp, shared_data)
+    _inputs_of_issue_27_results(tmp, shared_data)
     return tmp
 
 
