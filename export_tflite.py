@@ -294,6 +294,12 @@ def _options():
 
 
 def _export():
+    from mobilenet_tf.model import saved
+    given = [name for name in saved.MODEL_SETTINGS if name in FLAGS and FLAGS[name].present]
+    problem = FLAGS.model is not None and saved.settings_it_fixes(f"--model={FLAGS.model}", given)
+    if problem:
+        raise export_options.ExportError(problem)
+    _options().check()       # every setting's own check, before TensorFlow (issue 27)
     native.import_tensorflow()
     from mobilenet_tf import export
     source = FLAGS.model if FLAGS.model is not None else export.FromWeights(

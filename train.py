@@ -135,7 +135,28 @@ def _eval_overrides():
             for name in train_config.EVAL_OVERRIDES if FLAGS[name].present}
 
 
+# What --mode=eval takes besides the data overrides; every other setting is the run's own.
+_EVAL_FLAGS = train_config.EVAL_OVERRIDES + ("mode", "model_dir", "verbose")
+
+
+def _check_eval_flags():
+    """--mode=eval refuses the settings the run fixes, when given (the saved-model rule of
+    predict, evaluate and export_tflite.py: ``saved.settings_it_fixes``)."""
+    from mobilenet_tf.model import saved
+    given = [f.name for f in dataclasses.fields(train_config.TrainConfig)
+             if f.name in FLAGS and FLAGS[f.name].present]
+    fixed = [name for name in given if name not in _EVAL_FLAGS]
+    problem = saved.settings_it_fixes(
+        f"--mode=eval --model_dir={FLAGS.model_dir}", given, fixed,
+        why="the run fixes every setting but where its validation data is and how it is read ("
+            + ", ".join("--" + name for name in train_config.EVAL_OVERRIDES) + ")")
+    if problem:
+        raise errors.InputError(problem)
+
+
 def _run(stop):
+    if FLAGS.mode == "eval":
+        _check_eval_flags()
     native.import_tensorflow()
     logging.set_verbosity(logging.ERROR)   # tfds and TF chatter; errors still show
     config = _config()

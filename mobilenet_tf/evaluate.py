@@ -41,7 +41,7 @@ def main(argv=None):
                         help="TFDS data_dir for --images=tfds:... (default: TFDS' own)")
     parser.add_argument("--limit", type=cli_args.positive_int, default=None,
                         help="score only the first N images (folders only)")
-    args = parser.parse_args(argv)
+    args = model_args.check_model_arguments(parser, parser.parse_args(argv))
     return runtime.run_command("python -m mobilenet_tf.evaluate", lambda: _run(args))
 
 

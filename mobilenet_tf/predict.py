@@ -17,7 +17,7 @@ import sys
 
 from mobilenet_tf.cli import args as cli_args
 from mobilenet_tf.cli import runner as runtime
-from mobilenet_tf.cli.model_args import add_model_arguments, load_classifier
+from mobilenet_tf.cli.model_args import add_model_arguments, check_model_arguments, load_classifier
 from mobilenet_tf.utils import native
 
 __all__ = ["add_model_arguments", "load_classifier", "main"]
@@ -31,7 +31,7 @@ def main(argv=None):
     parser.add_argument("--top", type=cli_args.positive_int, default=5,
                         help="classes to print per image (default 5; at most the model's)")
     parser.add_argument("files", nargs="+", help="image files (JPEG, PNG, GIF, BMP)")
-    args = parser.parse_args(argv)
+    args = check_model_arguments(parser, parser.parse_args(argv))
     return runtime.run_command("python -m mobilenet_tf.predict", lambda: _run(args))
 
 

@@ -77,6 +77,9 @@ def _run(args, formats):
     console.log_to()
     from mobilenet_tf.data import tfrecords
     from mobilenet_tf.data.readers import folder
+    problem = tfrecords.output_problem(args.output, args.images)
+    if problem:                                    # before the folder is scanned
+        raise tfrecords.TFRecordError(problem)
     scan = folder.scan_folder(args.images, formats)
     splits = {"train": scan.train}
     if scan.validation is not None:
@@ -89,7 +92,12 @@ def _run(args, formats):
     jobs = {split: (files, wanted[split] or max(1, min(len(files), -(-len(files) // 1024))))
             for split, files in splits.items() if files}
     written = tfrecords.write_shards(jobs, scan.class_names, args.output, seed=args.seed,
-                                     progress=console.progress_verbosity() == 1)
+                                     progress=console.progress_verbosity() == 1,
+                                     source=args.images)
+    if written["removed"]:
+        names = [os.path.basename(p) for p in written["removed"]]
+        print(f"removed {len(names)} shard{'s' if len(names) != 1 else ''} of an earlier write "
+              f"with another shard count: {', '.join(names)}")
     for path, reason in scan.skipped + written["skipped"]:
         print(f"left out {path}: {reason}", file=sys.stderr)
     left_out = len(scan.skipped) + len(written["skipped"])

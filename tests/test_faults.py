@@ -80,6 +80,7 @@ class Case:
 TRAIN_ARGS = ["--dataset=synthetic", "--synthetic_examples=16", "--synthetic_classes=4",
               "--alpha=0.25", "--image_size=32", "--batch_size=8", "--train_steps=2",
               "--model_dir={tmp}/runs/run", "--verbose=0"]
+NO_TENSORFLOW = {"PYTHONPATH": "{tmp}/no_tensorflow"}     # issue 27: refused before TensorFlow
 OFFLINE = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
            "KERAS_HOME": "{tmp}/keras_home"}
 
@@ -250,6 +251,94 @@ CASES = {
 }
 
 
+# --- issue 27, groups 1-7 (lost or wrong results) ---------------------------------------------
+CASES.update({
+    # 1: no setting range holds NaN or inf (the learning rate that made a NaN model.keras).
+    "train_infinite_learning_rate": Case(
+        ["train.py", *TRAIN_ARGS, "--learning_rate=inf"], 2,
+        r"error: flag --learning_rate=inf: must be > 0"),
+    # 4: shards written into the folder they are made from would be read as part of it.
+    "write_tfrecords_output_inside_the_images": Case(
+        ["write_tfrecords", "--images={tmp}/two_classes", "--output={tmp}/two_classes/shards"], 2,
+        r"error: output .*two_classes/shards is inside the image folder .*two_classes: the shards "
+        r"would be read as part of it; choose a folder outside it",
+        unchanged=("out", "runs", "two_classes")),
+    # 5: refused before any work: before TensorFlow is imported (export_tflite.py runs where it
+    # cannot be).
+    "train_infinite_distillation_temperature": Case(
+        ["train.py", *TRAIN_ARGS, "--distillation_temperature=inf"], 2,
+        r"error: flag --distillation_temperature=inf: inf is not a number in the range "
+        r"\[0\.0, 100\.0\]"),
+    "train_warmup_of_a_trillion_epochs": Case(
+        ["train.py", *TRAIN_ARGS, "--warmup_epochs=1e12"], 2,
+        r"error: flag --warmup_epochs=1e12: 1000000000000\.0 is not a number in the range "
+        r"\[0\.0, 1000\.0\]"),
+    "export_nan_min_top1_agreement": Case(
+        ["export_tflite.py", "--weights={tmp}/nope.h5", "--alpha=0.25", "--image_size=128",
+         "--min_top1_agreement=nan", "--output={tmp}/out/m.tflite"], 2,
+        r"error: `min_top1_agreement` must be a fraction in \[0, 1\]\. Received: "
+        r"min_top1_agreement=nan", env=NO_TENSORFLOW),
+    "export_empty_model_version": Case(
+        ["export_tflite.py", "--weights={tmp}/nope.h5", "--alpha=0.25", "--image_size=128",
+         "--model_version=", "--output={tmp}/out/m.tflite"], 2,
+        r"error: `model_version` must be a non-empty string \(it is written into the \.tflite "
+        r"metadata\)\. Received: model_version=''", env=NO_TENSORFLOW),
+    # 6: a setting a saved model fixes, given beside it, is refused, whatever its value.
+    "predict_run_with_alpha_and_size": Case(
+        ["predict", "--model={tmp}/runs", "--alpha=0.5", "--image_size=160",
+         "{data}/imagenet50/n01514668_cock.JPEG"], 2,
+        r"error: --alpha, --image_size cannot be given with --model=.*runs: a saved model fixes "
+        r"its own α, input size, classes and weights; leave them out"),
+    "predict_run_with_weights": Case(
+        ["predict", "--model={tmp}/runs", "--weights={data}/" + H5,
+         "{data}/imagenet50/n01514668_cock.JPEG"], 2,
+        r"error: --weights cannot be given with --model=.*runs: .*; leave it out"),
+    "predict_tflite_with_size_and_classes": Case(
+        ["predict", "--model={data}/tflite/mobilenet_v1_0.25_128_quant.tflite", "--image_size=224",
+         "--classes=1001", "{data}/imagenet50/n01514668_cock.JPEG"], 2,
+        r"error: --image_size, --classes cannot be given with --model=.*\.tflite: .*"),
+    "evaluate_run_with_alpha": Case(
+        ["evaluate", "--model={tmp}/runs", "--alpha=0.25", "--images={data}/imagenet50"], 2,
+        r"error: --alpha cannot be given with --model=.*runs: .*; leave it out"),
+    "export_run_with_alpha": Case(
+        ["export_tflite.py", "--model={tmp}/runs", "--alpha=0.5", "--output={tmp}/out/m.tflite"],
+        2, r"error: --alpha cannot be given with --model=.*runs: a saved model fixes its own α, "
+           r"input size, classes and weights; leave it out", env=NO_TENSORFLOW),
+    "train_eval_with_model_settings": Case(
+        ["train.py", "--mode=eval", "--model_dir={tmp}/runs", "--alpha=0.5", "--image_size=160",
+         "--quantize", "--teacher={tmp}/runs", "--dataset=synthetic"], 2,
+        r"error: --alpha, --image_size, --teacher, --quantize cannot be given with --mode=eval "
+        r"--model_dir=.*runs: the run fixes every setting but where its validation data is and "
+        r"how it is read \(--dataset, --data_dir, --batch_size, --validation_fraction, --cache, "
+        r"--folder_formats\); leave them out"),
+    "train_eval_with_noquantize": Case(
+        ["train.py", "--mode=eval", "--model_dir={tmp}/runs", "--noquantize"], 2,
+        r"error: --quantize cannot be given with --mode=eval .*; leave it out"),
+    # 7: a class folder name that labels.txt and the manifest cannot hold, in both commands.
+    "train_class_folder_with_a_line_break": Case(
+        ["train.py", *TRAIN_ARGS, "--dataset=folder:{tmp}/line_break"], 2,
+        r"error: folder dataset '.*line_break': class folder '.*line_break/be\\nes' has a line "
+        r"break or tab in its name, which labels\.txt and the manifest cannot hold: rename it"),
+    "write_tfrecords_class_folder_with_a_line_break": Case(
+        ["write_tfrecords", "--images={tmp}/line_break", "--output={tmp}/out/shards"], 2,
+        r"error: folder dataset '.*line_break': class folder '.*line_break/be\\nes' has a line "
+        r"break or tab in its name, which labels\.txt and the manifest cannot hold: rename it"),
+})
+
+
+def _inputs_of_issue_27_results(tmp, data):
+    """issue 27, groups 1-7: a TensorFlow that cannot be imported (a refusal "before any work"
+    must not need it); a class folder named with a line break; a folder of two classes."""
+    (tmp / "no_tensorflow" / "tensorflow").mkdir(parents=True)
+    (tmp / "no_tensorflow" / "tensorflow" / "__init__.py").write_text(
+        "raise ImportError('TensorFlow was imported before the refusal')\n")
+    photo = data / "imagenet50" / "n01514668_cock.JPEG"
+    for folder, classes in (("line_break", ("ants", "be\nes")), ("two_classes", ("ants", "bees"))):
+        for name in classes:
+            (tmp / folder / name).mkdir(parents=True)
+            shutil.copy(photo, tmp / folder / name / "a.jpg")
+
+
 def _fill(args, tmp, data):
     return [a.format(tmp=tmp, data=data) for a in args]
 
@@ -291,6 +380,7 @@ def _in_process(program, argv, env, monkeypatch, capfd):
 def inputs(shared_data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
     _inputs(tmp, shared_data)
+    _inputs_of_issue_27_results(tmp, shared_data)
     return tmp
 
 
@@ -533,6 +623,88 @@ def test_one_step_epochs_are_timed(tmp_path, monkeypatch, capfd):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert (summary["steps_per_epoch"], summary["measured_steps"]) == (1, 3)
     assert summary["images_per_second"] >= 3 * 8 / summary["train_seconds"]
+
+
+# --- issue 27, groups 1-7: results that must not be lost or wrong ----------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("learning_rate, problem", [
+    # RMSProp's step is up to ~3x the rate: 3e38 overflows float32 (3.4e38) in the first update.
+    ("3e38", r"after step 1 \d+ of \d+ weight tensors hold NaN or inf \(first: .*\) \(is the "
+             r"learning rate too high\?\): training stopped, not saved; the last good checkpoint "
+             r"is none \(no checkpoint was written yet\)"),
+    # Finite weights whose outputs overflow: the validation loss is inf (the issue's 1e30).
+    ("1e30", r"the model at step 1 is not finite: the validation loss is inf \(its outputs "
+             r"overflow\); is the learning rate too high\? model\.keras not written; the last "
+             r"good checkpoint is .*ckpt-1"),
+])
+def test_a_model_that_is_not_finite_is_never_saved_as_finished(
+        tmp_path, monkeypatch, capfd, learning_rate, problem):
+    """Group 1: the loss guard sees the loss before the step's update; the weights after it
+    and the validation loss are checked before a checkpoint and before model.keras."""
+    import numpy as np
+    import tensorflow as tf
+    argv = ["--dataset=synthetic", "--synthetic_examples=16", "--synthetic_classes=2",
+            "--alpha=0.25", "--image_size=32", "--batch_size=4", "--train_steps=1",
+            f"--learning_rate={learning_rate}", f"--model_dir={tmp_path}/run", "--verbose=0"]
+    status, _, err = _in_process("train.py", argv, {}, monkeypatch, capfd)
+    assert status == 1, err
+    assert re.fullmatch(r"train\.py: error: " + problem, err.strip()), err
+    assert not (tmp_path / "run" / "model.keras").exists()
+    latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    if latest:             # what is kept for resuming is finite
+        reader = tf.train.load_checkpoint(latest)
+        for key in reader.get_variable_to_shape_map():
+            value = reader.get_tensor(key)
+            if key.startswith("model/") and np.issubdtype(np.asarray(value).dtype, np.floating):
+                assert np.isfinite(value).all(), key
+
+
+@pytest.mark.slow
+def test_a_second_run_on_a_folder_in_use_is_refused_and_a_killed_run_leaves_no_lock(
+        tmp_path, monkeypatch, capfd):
+    """Group 3: while one train.py runs on a --model_dir, a second is refused in one line
+    (status 2) and changes nothing; once the first is killed (SIGKILL: no clean-up), the same
+    command resumes from its last checkpoint."""
+    model_dir = tmp_path / "run"
+    args = ["--dataset=synthetic", "--synthetic_examples=64", "--synthetic_classes=2",
+            "--alpha=0.25", "--image_size=32", "--batch_size=4", "--train_steps=100000",
+            "--checkpoint_every_steps=1", "--mode=train", f"--model_dir={model_dir}", "--verbose=0"]
+    process = _train_subprocess(args)
+    try:
+        _wait_for_checkpoint(model_dir, 1, process)
+        # One step: were it not refused, it would end at once ("already trained"), not hang.
+        second = [a if not a.startswith("--train_steps") else "--train_steps=1" for a in args]
+        status, _, err = _in_process("train.py", second, {}, monkeypatch, capfd)
+        assert status == 2, err
+        assert err == (f"train.py: error: model_dir {model_dir} is in use by another training run "
+                       f"(process {process.pid}): wait for it to end, or use another "
+                       "--model_dir\n")
+    finally:
+        process.kill()
+        process.wait(60)
+    import tensorflow as tf
+    step = int(tf.train.latest_checkpoint(str(model_dir / "checkpoints")).rsplit("-", 1)[1])
+    resume = [a if not a.startswith("--train_steps") else f"--train_steps={step + 1}" for a in args]
+    status, out, err = _in_process("train.py", resume, {}, monkeypatch, capfd)
+    assert status == 0, err
+    assert f"Resuming at step {step} of {step + 1}." in out
+    assert not (model_dir / ".lock").exists()
+
+
+def test_the_exporter_refuses_a_model_with_nan_weights(tmp_path):
+    import numpy as np
+    import mobilenet_tf
+    from mobilenet_tf import export
+    model = mobilenet_tf.MobileNetV1(alpha=0.25, input_shape=(32, 32, 3), weights=None, classes=3)
+    kernel = model.get_layer("Logits").kernel
+    kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+    model.save(tmp_path / "nan.keras")
+    with pytest.raises(export.ExportError, match=r"nan\.keras cannot be exported: 1 of \d+ weight "
+                                                 r"tensors hold NaN or inf \(first: Logits/kernel\)"):
+        export.export_model(str(tmp_path / "nan.keras"), tmp_path / "m.tflite",
+                            export.ExportOptions(verify=False))
+    assert sorted(os.listdir(tmp_path)) == ["nan.keras"]
 
 
 # --- temporaries of killed writes -------------------------------------------------------------

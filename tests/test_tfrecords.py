@@ -374,7 +374,8 @@ def test_a_manifest_kept_by_0_1_0_is_read_and_reused(tmp_path, monkeypatch, libr
     made = fresh.manifest["info"]
     assert made["key"] == dict(info["key"], folder=os.path.abspath("photos"))
     assert made["fingerprint"] == _LEGACY_FINGERPRINT
-    assert {k: v for k, v in made.items() if k not in ("key", "fingerprint")} == {
+    # sha256: the checksum of the .tsv files, which manifests keep since issue 27.
+    assert {k: v for k, v in made.items() if k not in ("key", "fingerprint", "sha256")} == {
         k: v for k, v in info.items() if k not in ("key", "fingerprint")}
     # The kept manifest, as 0.1.0 would find it had it been made in this folder.
     run = tmp_path / "run" / data_lib.MANIFEST_DIR
@@ -422,6 +423,101 @@ def test_a_training_run_keeps_the_manifest_reuses_it_on_resume_and_counts_undeco
     lines = list(library_log)
     assert any(f"reusing {kept} (8 files, no file opened)" in line for line in lines), lines
     assert summary["start_step"] == 2 and summary["final_step"] == 4
+
+
+# --- issue 27, groups 2 and 4: a kept manifest is verified; stale shards are removed ---------------
+
+def _two_classes(root, n=6):
+    for c in ("ants", "bees"):
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            _jpeg(root / c / f"{i}.jpg", (40 * i, 100 * (c == "bees"), 0))
+    return root
+
+
+def _swap_labels(lines):
+    first, last = lines[0].split("\t"), lines[-1].split("\t")
+    return [f"{last[0]}\t{first[1]}", *lines[1:-1], f"{first[0]}\t{last[1]}"]
+
+
+@pytest.mark.parametrize("damage, unchecked", [
+    (lambda lines: lines[:5], r"train\.tsv has 5 lines, its manifest\.json says 10"),
+    (lambda lines: ["99\t" + lines[0].split("\t")[1], *lines[1:]],
+     r"train\.tsv line 1 has no label of the 2 classes: '99\\t.*'"),
+    (lambda lines: [lines[0], lines[0], *lines[2:]],
+     r"train\.tsv line 2 is out of order or repeated: '.*'"),
+    (lambda lines: lines[::-1], r"train\.tsv line 2 is out of order or repeated: '.*'"),
+    (_swap_labels, r"train\.tsv line 1: '.*ants/.*' is not in the folder of class 'bees' "
+                   r"\(.*photos/bees\)"),
+    (lambda lines: ["0\t/etc/passwd", *lines[1:]],
+     r"train\.tsv line 1: '/etc/passwd' is not in the folder of class 'ants' \(.*\)"),
+])
+@pytest.mark.parametrize("checksum", [True, False])
+def test_a_damaged_manifest_is_rebuilt_saying_why(tmp_path, library_log, damage, unchecked,
+                                                  checksum):
+    """Group 2: a kept train.tsv cut short, with a label out of range, a line twice, lines
+    swapped, labels swapped or a line pointing outside the dataset is not reused; the log
+    says why, and the new manifest is the folder's. Without its checksum (as 0.1.0 kept
+    them) the lines themselves are checked."""
+    root = _two_classes(tmp_path / "photos")
+    run = tmp_path / "run" / data_lib.MANIFEST_DIR
+    data_lib.save_manifest(data_lib.load_dataset(f"folder:{root}", manifest_dir=str(run)), str(run))
+    good = (run / "train.tsv").read_text()
+    (run / "train.tsv").write_text("".join(line + "\n" for line in damage(good.splitlines())))
+    reason = r"train\.tsv does not match its checksum in manifest\.json"
+    if not checksum:
+        info = json.loads((run / "manifest.json").read_text())
+        del info["sha256"]
+        (run / "manifest.json").write_text(json.dumps(info))
+        reason = unchecked
+    library_log.clear()
+    again = data_lib.load_dataset(f"folder:{root}", manifest_dir=str(run))
+    said = [line for line in library_log if "cannot be trusted" in line]
+    assert len(said) == 1 and re.fullmatch(rf"folder:.*: the manifest in .* cannot be trusted "
+                                           rf"\({reason}\): making a new one", said[0]), library_log
+    assert again.manifest["dir"] != str(run) and again.num_train == 10
+    assert open(os.path.join(again.manifest["dir"], "train.tsv")).read() == good
+
+
+def test_a_renamed_class_folder_rebuilds_the_manifest_and_refuses_the_resume(tmp_path, library_log):
+    """Group 2: bees/ renamed wasps/ between two runs: the manifest is rebuilt saying so, and
+    the run folder, trained with class 1 'bees', refuses to go on with 'wasps'."""
+    from mobilenet_tf import training
+    root = _two_classes(tmp_path / "photos", n=3)
+    config = dict(dataset=f"folder:{root}", validation_fraction=0.0, alpha=0.25, image_size=32,
+                  batch_size=4, model_dir=str(tmp_path / "run"), verbose=0, mode="train")
+    training.train(training.TrainConfig(train_steps=1, **config))
+    os.rename(root / "bees", root / "wasps")
+    library_log.clear()
+    with pytest.raises(training.RunFolderError, match=r"^model_dir .*run holds a run whose class 1 "
+                                                      r"is 'bees', this run's is 'wasps' \(a class "
+                                                      r"folder renamed\?\)"):
+        training.train(training.TrainConfig(train_steps=2, **config))
+    assert any("(class folders ['ants', 'bees'] are now ['ants', 'wasps']): making a new one"
+               in line for line in library_log), library_log
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["final_step"] == 1
+
+
+def test_rewriting_with_other_shard_counts_removes_the_stale_shards(tmp_path, capsys):
+    """Group 4: 1 then 2 training shards into one folder: the first write's shard is removed
+    (and named), so tfrecord:DIR reads each example once."""
+    from mobilenet_tf import write_tfrecords
+    root = _two_classes(tmp_path / "photos", n=2)
+    out = tmp_path / "shards"
+    for shards in (1, 2):
+        assert write_tfrecords.main([f"--images={root}", f"--output={out}",
+                                     f"--train_shards={shards}"]) == 0
+    stdout = capsys.readouterr().out
+    assert "removed 1 shard of an earlier write with another shard count: train-00000-of-00001" \
+        in stdout
+    assert sorted(os.listdir(out)) == ["labels.txt", "train-00000-of-00002", "train-00001-of-00002"]
+    assert data_lib.load_dataset(f"tfrecord:{out}", validation_fraction=0).num_train == 4
+    # Shards of two writes (another tool's, or copied back): tfrecord:DIR refuses them.
+    shutil.copy(out / "train-00000-of-00002", out / "train-00000-of-00001")
+    with pytest.raises(InputError, match=r"tfrecord: folder .*shards holds the train shards of 2 writes "
+                                         r"\(-of-00001, -of-00002\): each example would be read "
+                                         r"more than once"):
+        data_lib.load_dataset(f"tfrecord:{out}", validation_fraction=0)
 
 
 # --- tfds imagenet2012 ----------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def read_labelled_folder(directory, classifier_names=None, *, imagenet_head=Fals
     train, val_name = layout_lib.split_folders(subfolders)
     if train and val_name:
         root, layout = os.path.join(directory, val_name), f"{val_name}/ of a train/{val_name} folder"
-        subfolders = layout_lib.subfolders(root)
+    subfolders = layout_lib.class_folders(directory, root)
     if not subfolders:
         raise InputError(f"--images: {directory} has no class sub-folders (expected "
                          "<class>/<images>, train/ and val/ with class sub-folders"

@@ -4,8 +4,10 @@ TFRecord writer read, and the listing of image files.
 Layouts: ``PATH/<class>/<images>``; ``PATH/train/<class>/`` with ``PATH/val/<class>/`` (or
 ``validation/``); ``PATH/train/<class>/`` alone. Images without labels: ``PATH/<images>``, or
 ``PATH/train/<images>`` (with ``PATH/val/<class>/`` for validation). Hidden entries (a name
-starting with ``.``) are never read. Nothing here opens a file: checking the files is
-``mobilenet_tf.data.checks``.
+starting with ``.``) are never read. A class folder's name becomes a line of ``labels.txt``
+and a part of every path in the manifest (``label<TAB>path`` lines), so a name holding a
+line break or a tab is refused (:func:`class_folders`), wherever a folder is read as classes.
+Nothing here opens a file: checking the files is ``mobilenet_tf.data.checks``.
 """
 
 import dataclasses
@@ -14,8 +16,8 @@ import os
 from mobilenet_tf.data import images
 from mobilenet_tf.data.readers.base import DatasetError
 
-__all__ = ["VAL_FOLDER_NAMES", "HOW", "FolderLayout", "subfolders", "split_folders",
-           "list_image_files", "visible_files", "class_files", "labelled_layout",
+__all__ = ["VAL_FOLDER_NAMES", "HOW", "FolderLayout", "subfolders", "class_folders",
+           "split_folders", "list_image_files", "visible_files", "class_files", "labelled_layout",
            "unlabelled_layout"]
 
 VAL_FOLDER_NAMES = ("val", "validation")
@@ -26,6 +28,20 @@ def subfolders(path):
     """Sorted names of the visible sub-folders of `path`."""
     return sorted(d for d in os.listdir(path)
                   if not d.startswith(".") and os.path.isdir(os.path.join(path, d)))
+
+
+def class_folders(dataset, root):
+    """:func:`subfolders` of `root` read as class names; DatasetError (one line, naming it)
+    for a name with a line break or a tab, which ``labels.txt`` and the manifest cannot hold
+    (issue 27: its files were all left out, leaving an empty class). `dataset`: the folder
+    named in the message."""
+    names = subfolders(root)
+    for name in names:
+        if any(c in name for c in "\n\r\t"):
+            raise DatasetError(f"folder dataset {dataset!r}: class folder "
+                               f"{os.path.join(root, name)!r} has a line break or tab in its "
+                               "name, which labels.txt and the manifest cannot hold: rename it")
+    return names
 
 
 def split_folders(names):
@@ -93,15 +109,15 @@ def labelled_layout(path):
     if train and (val_name or set(names) == {"train"}):
         kind = "train/val" if val_name else "train"
         train_root = os.path.join(path, train)
-        class_names = subfolders(train_root)
+        class_names = class_folders(path, train_root)
         val_root = os.path.join(path, val_name) if val_name else None
         if val_root:
-            extra = sorted(set(subfolders(val_root)) - set(class_names))
+            extra = sorted(set(class_folders(path, val_root)) - set(class_names))
             if extra:
                 raise DatasetError(f"folder dataset {path!r}: {val_name}/ has classes that train/ "
                                    f"lacks: {extra}")
     else:
-        kind, train_root, val_root, class_names = "classes", path, None, names
+        kind, train_root, val_root, class_names = "classes", path, None, class_folders(path, path)
     if len(class_names) < 2:
         raise DatasetError(f"folder dataset {path!r} needs at least 2 class sub-folders, found "
                            f"{len(class_names)} {class_names} ({HOW})")

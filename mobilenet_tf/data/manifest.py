@@ -8,7 +8,13 @@ and the files left out, with reasons). The folder is listed and checked class by
 class's listing is in memory at once. Without a ``val/`` folder each class's validation files
 are :func:`hold_out_class`'s seeded draw. Reusing a manifest opens no image file.
 
-The format is kept as it is (``version`` 1): manifests that earlier runs kept are read.
+A kept manifest is verified before it is reused (:func:`manifest_problem`), else rebuilt with
+one log line saying why: the checksum of its ``.tsv`` files (``sha256`` in
+``manifest.json``), each line a label of the folder's classes and a path in that class's
+folder of the dataset, in the order it was written, no line twice, and the counts it records.
+
+The format is kept as it is (``version`` 1, ``sha256`` added): manifests that earlier runs
+kept are read (those without a checksum are verified line by line).
 """
 
 import hashlib
@@ -25,7 +31,7 @@ from mobilenet_tf.data import layout as layout_lib
 from mobilenet_tf.data.readers.base import DatasetError
 
 __all__ = ["MANIFEST_DIR", "MANIFEST_FILE", "hold_out_class", "hold_out", "folder_fingerprint",
-           "require_images", "load_or_build", "copy_manifest"]
+           "require_images", "manifest_problem", "load_or_build", "copy_manifest"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +155,68 @@ def _build(path, formats, validation_fraction, seed, out_dir, workers=None):
             "fingerprint": digest.hexdigest(), "layout": found.kind,
             "class_names": found.class_names, "num_train": counts["train"],
             "num_validation": counts["validation"], "files": total,
-            "skipped": [list(s) for s in skipped]}
+            "skipped": [list(s) for s in skipped],
+            "sha256": {split: _file_sha256(os.path.join(out_dir, f"{split}.tsv"))
+                       for split in _SPLITS}}
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _lines_problem(tsv, split, found, count):
+    """What is wrong with the ``label<TAB>path`` lines of `tsv` (one line), or None: each label
+    one of `found`'s classes, each path a file of that class's folder of the dataset (train/
+    or val/ as `split` says), in the order written (by label, then path: so no line twice),
+    `count` lines."""
+    roots = {"train": found.train_root,
+             "validation": found.val_root if found.kind == "train/val" else found.train_root}
+    folders = [os.path.abspath(os.path.join(roots[split], name)) for name in found.class_names]
+    seen = {}                  # dirname -> its absolute path (one per class folder)
+    previous, n = None, 0
+    with open(tsv, encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+        for number, line in enumerate(f, 1):
+            label, tab, p = line.rstrip("\n").partition("\t")
+            if not (tab and label.isascii() and label.isdigit()) or int(label) >= len(folders):
+                return (f"{split}.tsv line {number} has no label of the "
+                        f"{len(found.class_names)} classes: {line[:80]!r}")
+            label = int(label)
+            folder = os.path.dirname(p)
+            if folder not in seen:
+                seen[folder] = os.path.abspath(folder)
+            if seen[folder] != folders[label]:
+                return (f"{split}.tsv line {number}: {p!r} is not in the folder of class "
+                        f"{found.class_names[label]!r} ({folders[label]})")
+            if previous is not None and (label, p) <= previous:
+                return f"{split}.tsv line {number} is out of order or repeated: {p!r}"
+            previous, n = (label, p), n + 1
+    if n != count:
+        return f"{split}.tsv has {n} lines, its manifest.json says {count}"
+    return None
+
+
+def manifest_problem(directory, info, path):
+    """Why the manifest kept in `directory` (`info`: its ``manifest.json``) cannot be reused
+    for folder `path` as it is (one line), or None. The folder's listing is not compared here
+    (:func:`folder_fingerprint` is)."""
+    found = layout_lib.labelled_layout(path)
+    if info.get("class_names") != found.class_names:
+        return (f"its classes {info.get('class_names')} are not the folder's "
+                f"{found.class_names}")
+    sums = info.get("sha256")
+    for split in _SPLITS:
+        tsv = os.path.join(directory, f"{split}.tsv")
+        if sums is not None and _file_sha256(tsv) != sums.get(split):
+            return f"{split}.tsv does not match its checksum in {MANIFEST_FILE}"
+        count = info.get("num_train" if split == "train" else "num_validation")
+        problem = _lines_problem(tsv, split, found, count)
+        if problem:
+            return problem
+    return None
 
 
 def require_images(path, files, num_train, skipped):
@@ -170,13 +237,26 @@ def load_or_build(spec, path, formats, validation_fraction, seed, manifest_dir=N
     key = _key(path, formats, validation_fraction, seed)
     if manifest_dir and os.path.isdir(manifest_dir):
         saved = _read(manifest_dir)
-        if saved is not None and saved.get("key") == key:
-            if saved.get("fingerprint") == folder_fingerprint(path):
-                logger.info(f"{spec}: the folder is unchanged since its manifest was made: reusing "
-                            f"{manifest_dir} ({saved['files']} files, no file opened)")
-                return saved, manifest_dir
+        if saved is None:
+            logger.info(f"{spec}: the manifest in {manifest_dir} is incomplete or its "
+                        f"{MANIFEST_FILE} cannot be read: making a new one")
+        elif saved.get("key") != key:
+            logger.info(f"{spec}: the manifest in {manifest_dir} was made from other settings "
+                        "(folder, formats, validation fraction or seed): making a new one")
+        elif saved.get("fingerprint") != folder_fingerprint(path):
+            names = layout_lib.labelled_layout(path).class_names
+            why = ("files added, removed or modified" if saved.get("class_names") == names
+                   else f"class folders {saved.get('class_names')} are now {names}")
             logger.info(f"{spec}: the folder changed since its manifest in {manifest_dir} was "
-                        "made (files added, removed or modified): making a new one")
+                        f"made ({why}): making a new one")
+        else:
+            problem = manifest_problem(manifest_dir, saved, path)
+            if problem is None:
+                logger.info(f"{spec}: the folder is unchanged since its manifest was made: "
+                            f"reusing {manifest_dir} ({saved['files']} files, no file opened)")
+                return saved, manifest_dir
+            logger.info(f"{spec}: the manifest in {manifest_dir} cannot be trusted ({problem}): "
+                        "making a new one")
     where = tempfile.mkdtemp(prefix="mobilenet_tf_manifest_")
     try:
         info = _build(path, formats, validation_fraction, seed, where)

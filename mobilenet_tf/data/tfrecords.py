@@ -30,14 +30,15 @@ No flags are read here.
 import glob
 import os
 import random
+import re
 
 from mobilenet_tf.utils import fileio
 from mobilenet_tf.data import images
 from mobilenet_tf.errors import InputError
 
 __all__ = ["TFRecordError", "ENCODED", "LABEL", "FILENAME", "BBOX_KEYS", "LABELS_FILE",
-           "IMAGENET_SIZES", "find_shards", "read_label_file", "shard_name", "write_shards",
-           "feature_spec"]
+           "IMAGENET_SIZES", "find_shards", "read_label_file", "shard_name", "output_problem",
+           "write_shards", "feature_spec"]
 
 ENCODED = "image/encoded"
 LABEL = "image/class/label"
@@ -154,7 +155,36 @@ def _example(path, label, class_name):
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(), None
 
 
-def write_shards(splits, class_names, output_dir, *, seed=0, progress=True):
+def _inside(path, folder):
+    """Whether `path` is `folder` or inside it (symbolic links resolved)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def output_problem(output_dir, source=None):
+    """Why shards cannot be written to `output_dir` (one line), or None: a folder that cannot
+    be written, or one inside the image folder `source` (its shards would be read as part of
+    that folder)."""
+    problem = fileio.folder_problem(output_dir)
+    if problem:
+        return f"output {problem}"
+    if source is not None and _inside(output_dir, source):
+        return (f"output {output_dir} is inside the image folder {source}: the shards would be "
+                "read as part of it; choose a folder outside it")
+    return None
+
+
+def _stale_shards(output_dir, split, num_shards):
+    """The ``<split>-NNNNN-of-MMMMM`` files of `output_dir` that a set of `num_shards` shards
+    does not name: an earlier write with another count, which ``tfrecord:DIR`` would read too."""
+    pattern = re.compile(rf"^{re.escape(split)}-(\d{{5}})-of-(\d{{5}})$")
+    if not os.path.isdir(output_dir):
+        return []
+    return sorted(os.path.join(output_dir, name) for name in os.listdir(output_dir)
+                  if (m := pattern.match(name)) and int(m.group(2)) != num_shards)
+
+
+def write_shards(splits, class_names, output_dir, *, seed=0, progress=True, source=None):
     """Writes TF-slim ImageNet-style shards of labelled image files; returns what was written.
 
     Args:
@@ -165,20 +195,25 @@ def write_shards(splits, class_names, output_dir, *, seed=0, progress=True):
       seed: the files are shuffled (with this seed) before being dealt into shards, so each
         shard holds every class, as TF-slim's writer does.
       progress: show a ``keras.utils.Progbar``.
+      source: the image folder the files come from; an `output_dir` inside it is refused
+        (its shards would be read as part of the folder).
 
     Returns:
-      ``{"shards": {split: [paths]}, "examples": {split: n}, "skipped": [(path, reason)]}``.
-      Files that cannot be decoded are left out and listed in ``skipped``.
+      ``{"shards": {split: [paths]}, "examples": {split: n}, "skipped": [(path, reason)],
+      "removed": [paths]}``. Files that cannot be decoded are left out and listed in
+      ``skipped``; ``removed``: the shards of a split written here that an earlier write with
+      another shard count left (removed before the split is written, so that ``tfrecord:DIR``
+      never reads an example twice).
 
     Raises:
       TFRecordError: more shards than files of a split, or an output folder that cannot be
-        written (before anything is written).
+        written or is inside `source` (before anything is written).
     """
     import keras
     import tensorflow as tf
-    problem = fileio.folder_problem(output_dir)
+    problem = output_problem(output_dir, source)
     if problem:
-        raise TFRecordError(f"output {problem}")
+        raise TFRecordError(problem)
     for split, (files, num_shards) in splits.items():
         if not isinstance(num_shards, int) or not 1 <= num_shards <= max(1, len(files)):
             raise TFRecordError(f"{split}: the number of shards must be in [1, {len(files)}] (the "
@@ -186,9 +221,12 @@ def write_shards(splits, class_names, output_dir, *, seed=0, progress=True):
     os.makedirs(output_dir, exist_ok=True)
     total = sum(len(files) for files, _ in splits.values())
     bar = keras.utils.Progbar(total, unit_name="image") if progress else None
-    written = {"shards": {}, "examples": {}, "skipped": []}
+    written = {"shards": {}, "examples": {}, "skipped": [], "removed": []}
     done = 0
     for split, (files, num_shards) in splits.items():
+        for stale in _stale_shards(output_dir, split, num_shards):
+            os.remove(stale)
+            written["removed"].append(stale)
         order = sorted(files)
         random.Random(seed).shuffle(order)
         paths, count = [], 0

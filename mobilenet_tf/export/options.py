@@ -121,6 +121,10 @@ class ExportOptions:
         if minimum is not None and not (isinstance(minimum, (int, float)) and 0 <= minimum <= 1):
             raise ExportError("`min_top1_agreement` must be a fraction in [0, 1]. Received: "
                               f"min_top1_agreement={minimum!r}")
+        version = self.model_version
+        if not isinstance(version, str) or not version.strip():
+            raise ExportError("`model_version` must be a non-empty string (it is written into "
+                              f"the .tflite metadata). Received: model_version={version!r}")
         for name in ("representative_dataset", "verify_dataset"):
             if getattr(self, name) is not None:
                 try:

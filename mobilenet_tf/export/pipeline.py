@@ -122,9 +122,12 @@ def load_source(source):
 
 def _start(model, description, options, output):
     """The result of exporting `model` as `options` say, as far as it is known before any work:
-    its quantization (int8 for a quantization-aware model; another one refused) and tensor types
-    checked."""
-    from mobilenet_tf.model import qat
+    its weights finite, its quantization (int8 for a quantization-aware model; another one
+    refused) and tensor types checked."""
+    from mobilenet_tf.model import finite, qat
+    problem = finite.nonfinite_problem(model)
+    if problem:          # what it would convert to is not a model (issue 27)
+        raise ExportError(f"{description} cannot be exported: {problem}")
     quantization_aware = qat.is_quantization_aware(model)
     quantization = options.quantization
     if quantization_aware and quantization not in (None, "int8"):

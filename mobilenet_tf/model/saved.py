@@ -8,6 +8,7 @@ file is.
 * :func:`is_quantization_aware_file`: whether a ``.keras`` file holds a quantization-aware
   model, read from its ``config.json`` without loading it.
 * :func:`is_tflite_file`: whether a file starts like a TFLite flatbuffer.
+* :func:`settings_it_fixes`: the one rule for settings given beside a saved model (refused).
 
 A run folder (``train.py --model_dir``) holds ``model.keras`` and ``summary.json``; this is
 what every reader of such a folder (prediction, export, a distillation teacher) goes through.
@@ -23,9 +24,30 @@ from mobilenet_tf.model.labels import MODEL_FILE, SUMMARY_FILE
 
 __all__ = ["MODEL_FILE", "SUMMARY_FILE", "ModelFileError", "load_model", "run_dataset",
            "is_quantization_aware_file", "is_tflite_file", "is_keras_model_path",
-           "model_from_weights"]
+           "model_from_weights", "MODEL_SETTINGS", "settings_it_fixes"]
 
 _TFLITE_IDENTIFIER = b"TFL3"     # the flatbuffer file identifier, bytes 4..8
+
+
+# The settings that build a model from weights. A saved model (a train.py run folder, a .keras
+# or .tflite file) fixes them itself, so predict, evaluate and export_tflite.py refuse them
+# beside --model (issue 27: they were ignored without a word).
+MODEL_SETTINGS = ("weights", "alpha", "image_size", "classes", "checkpoint_weights")
+
+
+def settings_it_fixes(source, given, fixed=MODEL_SETTINGS,
+                      why="a saved model fixes its own α, input size, classes and weights"):
+    """The one rule for settings given on a command line beside a saved model: any of the
+    `fixed` ones among `given` (the names the user gave, whatever their values: the command
+    knows which) is refused, rather than one value silently winning. Returns the one-line
+    refusal (``--alpha, --image_size cannot be given with SOURCE: WHY; leave them out``), or
+    None. `source`: how the saved model was named (``--model=runs/x``)."""
+    clash = [name for name in given if name in fixed]
+    if not clash:
+        return None
+    them = "it" if len(clash) == 1 else "them"
+    return (f"{', '.join('--' + name for name in clash)} cannot be given with {source}: {why}; "
+            f"leave {them} out")
 
 
 class ModelFileError(WeightsError):

@@ -8,6 +8,7 @@ import time
 import keras
 
 from mobilenet_tf import errors
+from mobilenet_tf.model import finite
 from mobilenet_tf.training.errors import TrainingError
 
 __all__ = ["StepCallback", "Progbar"]
@@ -17,8 +18,10 @@ class StepCallback(keras.callbacks.Callback):
     """Non-finite loss guard, checkpoints, stop requests, and images/s (progress bar, epoch
     logs, summary).
 
-    The loss is checked before anything is saved, so a non-finite step never
-    reaches a checkpoint. Throughput counts the time of training steps (input
+    The loss is checked before anything is saved, and the weights of `model` before each
+    checkpoint (the loss is computed before the step's update, which can overflow them), so
+    a non-finite step never reaches a checkpoint: the last one stays the last good one.
+    Throughput counts the time of training steps (input
     included, validation not), leaving out the run's first step, which traces
     and compiles the step function (later ``fit`` calls reuse it). A stop
     request is served after the step in progress: a checkpoint at that step,
@@ -28,8 +31,9 @@ class StepCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, manager, checkpoint_every_steps, batch_size, optimizer, *, stop=None,
-                 total_steps=None):
+                 total_steps=None, model=None):
         super().__init__()
+        self.checked_model = model
         self.manager = manager
         self.every = checkpoint_every_steps
         self.batch_size = batch_size
@@ -44,8 +48,18 @@ class StepCallback(keras.callbacks.Callback):
     def _step(self):
         return int(self.optimizer.iterations.numpy())
 
+    def last_good(self):
+        """The last checkpoint, as the one line of a stopped run ends."""
+        last = self.manager.latest_checkpoint
+        return ("the last good checkpoint is "
+                + (last if last else "none (no checkpoint was written yet)"))
+
     def save(self, step):
         if step != self.last_saved:
+            problem = self.checked_model is not None and finite.nonfinite_problem(self.checked_model)
+            if problem:
+                raise TrainingError(f"after step {step} {problem} (is the learning rate too high?): "
+                                    f"training stopped, not saved; {self.last_good()}")
             self.manager.save(checkpoint_number=step)
             self.last_saved = step
 
@@ -70,10 +84,8 @@ class StepCallback(keras.callbacks.Callback):
         step = self._step()
         loss = logs.get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            last = self.manager.latest_checkpoint
-            raise TrainingError(
-                f"loss is {float(loss)} at step {step}: training stopped; the last good checkpoint "
-                f"is {last if last else 'none (no checkpoint was written yet)'}")
+            raise TrainingError(f"loss is {float(loss)} at step {step}: training stopped; "
+                                f"{self.last_good()}")
         if self._first:
             self._first = False
         else:

@@ -87,7 +87,9 @@ class TrainConfig:
                                    range=">= 1")
     lr_decay_factor: float = setting(0.94, "Staircase decay factor.", range="(0, 1]")
     lr_decay_epochs: float = setting(2.0, "Epochs between learning-rate decays.", range="> 0")
-    warmup_epochs: float = setting(0.0, "Linear learning-rate warmup (epochs).", range=">= 0")
+    # At most 1000 epochs: the paper's runs are a few hundred epochs long; more is a typo.
+    warmup_epochs: float = setting(0.0, "Linear learning-rate warmup (epochs).",
+                                   range="[0, 1000]")
     rmsprop_decay: float = setting(0.9, "RMSprop decay (rho).", range="(0, 1]")
     momentum: float = setting(0.9, "Momentum of rmsprop and momentum.", range="[0, 1)")
     epsilon: float = setting(1.0, "RMSprop epsilon (TF-slim and Inception v3: 1.0).", range="> 0")
@@ -116,10 +118,11 @@ class TrainConfig:
     teacher_alpha: float = setting(None, "α of a teacher given as weights.", range="> 0")
     teacher_image_size: int = setting(None, "Input size of a teacher given as weights.",
                                       range=">= 32")
+    # At most 100: Hinton et al. use 1 to 20, and the T^2 factor grows without bound.
     distillation_temperature: float = setting(
         DEFAULT_DISTILLATION_TEMPERATURE,
         "Softmax temperature T of the teacher's and student's outputs (the KL term "
-        "is multiplied by T^2; Keras' LogitsDistillation default 3).", range="> 0")
+        "is multiplied by T^2; Keras' LogitsDistillation default 3).", range="(0, 100]")
     distillation_weight: float = setting(
         DEFAULT_DISTILLATION_WEIGHT,
         "Weight w of the teacher's term: loss = w * distillation + (1 - w) * label "

@@ -38,6 +38,7 @@ module reads no flags (``train.py`` maps flags onto TrainConfig).
 import dataclasses
 import json
 import logging
+import math
 import os
 import time
 import warnings
@@ -45,6 +46,7 @@ import warnings
 import keras
 
 from mobilenet_tf import data as data_lib
+from mobilenet_tf.model import finite
 from mobilenet_tf.model import qat
 from mobilenet_tf.training import callbacks as callbacks_lib
 from mobilenet_tf.training import checkpoints
@@ -127,7 +129,16 @@ class _Parts:
 
 
 def _train(config, strategy, is_chief, write_dir, stop):
-    """The run of :func:`train`; a non-chief worker writes into ``write_dir`` (removed afterwards)."""
+    """The run of :func:`train`; a non-chief worker writes into ``write_dir`` (removed afterwards).
+    The chief holds the run folder's lock (``run_folder.RunLock``) from the start when the
+    folder exists, else from when it creates it: a second run on the folder is refused."""
+    with run_folder.RunLock(config.model_dir) as lock:
+        if is_chief and os.path.isdir(config.model_dir):
+            lock.acquire()
+        return _locked_train(config, strategy, is_chief, write_dir, stop, lock)
+
+
+def _locked_train(config, strategy, is_chief, write_dir, stop, lock):
     plan = _plan(config, strategy, is_chief)
     parts = _build(config, plan, strategy, write_dir)
     summary_path = os.path.join(config.model_dir, run_folder.SUMMARY_FILE)
@@ -143,6 +154,8 @@ def _train(config, strategy, is_chief, write_dir, stop):
 
     # Everything is in place: the run folder appears now, and from here a stop request is
     # served by a checkpoint (before: nothing to save, the caller stops at once).
+    if is_chief:
+        lock.acquire()
     if stop is not None:
         stop.active = True
     if is_chief:
@@ -177,7 +190,7 @@ def _plan(config, strategy, is_chief):
                           f"training examples of {config.dataset}: every step would repeat "
                           f"examples. Use a batch_size of at most {data.num_train} (the global "
                           "batch, over all replicas)")
-    identity = run_folder.run_identity(config, data.num_classes)
+    identity = run_folder.run_identity(config, data.num_classes, data.class_names)
     run_folder.check_same_run(config.model_dir, identity)
 
     spe = data_lib.steps_per_epoch(data.num_train, config.batch_size)
@@ -266,7 +279,7 @@ def _callbacks(config, plan, parts, is_chief, write_dir, stop):
     """``(step callback, TensorBoard logger or None, all callbacks)`` of fit()."""
     step_cb = callbacks_lib.StepCallback(parts.manager, config.checkpoint_every_steps,
                                          config.batch_size, parts.optimizer, stop=stop,
-                                         total_steps=plan.total_steps)
+                                         total_steps=plan.total_steps, model=parts.model)
     callbacks = [step_cb]
     if config.quantize and config.quantize_delay:
         callbacks.append(qat.QuantizeDelay(parts.model, config.quantize_delay, parts.optimizer))
@@ -323,6 +336,18 @@ def _fit(config, plan, parts, strategy, is_chief, write_dir, stop):
     return step_cb, history
 
 
+def _check_finite(model, validation_loss, step, step_cb):
+    """TrainingError (one line; nothing saved as model.keras) when the final model's weights
+    (the averages, with EMA) or its validation loss are not finite: outputs that overflow
+    float32 give an infinite loss from finite weights. The checkpoints stay for resuming."""
+    problem = finite.nonfinite_problem(model)
+    if problem is None and validation_loss is not None and not math.isfinite(validation_loss):
+        problem = f"the validation loss is {validation_loss} (its outputs overflow)"
+    if problem:
+        raise TrainingError(f"the model at step {step} is not finite: {problem}; is the learning "
+                            f"rate too high? model.keras not written; {step_cb.last_good()}")
+
+
 def _finish(config, plan, parts, step_cb, history, train_seconds, is_chief, write_dir):
     """Final validation, ``model.keras`` and ``summary.json``; returns the summary (with the
     trained ``model``)."""
@@ -368,6 +393,7 @@ def _finish(config, plan, parts, step_cb, history, train_seconds, is_chief, writ
         "history": {k: [float(x) for x in v] for k, v in history.items()},
         "replicas": plan.replicas, "config": config.to_json(),
     }
+    _check_finite(parts.model, result.get("loss"), final_step, step_cb)
     # Every worker saves (reading distributed variables can be a collective); only the chief's stays.
     model_path = os.path.join(write_dir, run_folder.MODEL_FILE)
     run_folder.save_model(parts.model, model_path)

@@ -37,7 +37,7 @@ def load(spec, path, train_root, val_root, formats):
     candidates = layout_lib.list_image_files(train_root)
     class_names, val_files = None, []
     if val_root:
-        class_names = layout_lib.subfolders(val_root)
+        class_names = layout_lib.class_folders(path, val_root)
         if len(class_names) < 2:
             raise DatasetError(f"folder dataset {path!r}: {os.path.basename(val_root)}/ needs at "
                                f"least 2 class sub-folders, found {class_names}")
