@@ -19,10 +19,11 @@ Library functions raise; only the commands (``train.py``, ``export_tflite.py``,
 allowed. Pure Python: importing this module imports nothing else.
 """
 
+import re
 import signal
 
 __all__ = ["InputError", "WeightsError", "WorkError", "Interrupted", "exit_status", "EXIT_FAILED",
-           "EXIT_REFUSED", "one_line"]
+           "EXIT_REFUSED", "one_line", "native_error_text"]
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
@@ -85,3 +86,16 @@ def exit_status(error):
 def one_line(error):
     """The error's message on one line."""
     return " ".join(str(error).split())
+
+
+def native_error_text(error):
+    """The message of a TensorFlow ``OpError`` (a failed write inside TensorFlow: a full disk, a
+    file size limit) without its kernel decorations (``{{function_node ...}}``, ``[Op:SaveV2]``),
+    one line; None when `error` is no TensorFlow error. Found by its attributes, so that this
+    module imports nothing."""
+    if not (type(error).__module__.startswith("tensorflow") and hasattr(error, "error_code")
+            and hasattr(error, "message")):
+        return None
+    text = re.sub(r"\{\{[^{}]*\}\}\s*", "", str(error.message))
+    text = re.sub(r"\s*\[\[[^\]]*\]\]|\s*\[Op:[^\]]*\]", "", text)
+    return one_line(text)

@@ -12,6 +12,7 @@ which is fast; export_tflite.py defines the same absl flags as train.py (one pro
 hold both), so it runs as a subprocess.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -75,6 +76,7 @@ class Case:
     line: str                # regex for the one line (after "<program>: ")
     env: dict = None
     unchanged: tuple = ("out", "runs")   # folders of tmp that must look as before
+    file_size_limit: int = None          # RLIMIT_FSIZE while it runs: a full disk (EFBIG)
 
 
 TRAIN_ARGS = ["--dataset=synthetic", "--synthetic_examples=16", "--synthetic_classes=4",
@@ -221,6 +223,23 @@ CASES = {
         ["costs", "--image_size=7"], 2,
         r"error: `image_size` must be at least 32x32 \(height and width each >= 32\)\. "
         r"Received: image_size=7"),
+    # issue 27, groups 8-17 (begin)
+    # A full disk: the real errno path, RLIMIT_FSIZE (writes past it fail with EFBIG, "File too
+    # large"; Python ignores SIGXFSZ), one line, status 1, no temporary left.
+    "train_disk_full_at_the_first_checkpoint": Case(
+        ["train.py", *TRAIN_ARGS[:-2], "--model_dir={tmp}/full/run", "--verbose=0"], 1,
+        r"error: the checkpoint at step \d+ cannot be written to .*full/run/checkpoints \(.*File "
+        r"too large\): training stopped; the last complete checkpoint is none \(no checkpoint "
+        r"was written yet\)", file_size_limit=200_000),
+    "export_disk_full_with_saved_model_dir": Case(
+        ["export_tflite.py", "--weights={data}/" + H5, "--alpha=0.25", "--image_size=128",
+         "--noverify", "--output={tmp}/out/full.tflite", "--saved_model_dir={tmp}/out/saved"], 1,
+        r"error: \S+; File too large", file_size_limit=300_000),
+    "write_tfrecords_disk_full": Case(
+        ["write_tfrecords", "--images={data}/hymenoptera", "--output={tmp}/out/full_shards"], 1,
+        r"error: \S+/out/full_shards/\.tmp-\S+-train-00000-of-00001; File too large",
+        file_size_limit=100_000),
+    # issue 27, groups 8-17 (end)
 }
 
 
@@ -278,16 +297,53 @@ def test_bad_input_is_one_line_with_the_convention_status_and_leaves_nothing(
     before = _snapshot(inputs, spec.unchanged)
     if program == "export_tflite.py":
         result = subprocess.run([sys.executable, str(REPO_ROOT / program), *argv], cwd=REPO_ROOT,
-                                env=_env(**env), capture_output=True, text=True, timeout=300)
+                                env=_env(**env), capture_output=True, text=True, timeout=300,
+                                preexec_fn=_file_size_limit(spec.file_size_limit))
         status, err = result.returncode, result.stderr
     else:
-        status, _, err = _in_process(program, argv, env, monkeypatch, capfd)
+        with _file_size_limited(spec.file_size_limit):
+            status, _, err = _in_process(program, argv, env, monkeypatch, capfd)
     name = "python -m mobilenet_tf." + program if not program.endswith(".py") else program
     lines = err.strip().splitlines()
     assert status == spec.status, err
     assert len(lines) == 1 and re.fullmatch(re.escape(name) + ": " + spec.line, lines[0]), err
     assert "Traceback" not in err
     assert _snapshot(inputs, spec.unchanged) == before      # nothing written, nothing changed
+    assert not _temporaries(inputs)
+
+
+def _temporaries(tmp):
+    """Half-written files and folders: our ``.tmp-*``, TensorFlow's ``ckpt-N_temp``."""
+    return [os.path.join(root, name) for root, dirs, files in os.walk(tmp)
+            for name in dirs + files if name.startswith(".tmp-") or "_temp" in name]
+
+
+def _file_size_limit(limit):
+    """A preexec_fn giving the child a file size limit (None: none)."""
+    if limit is None:
+        return None
+
+    def limit_child():
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(
+            resource.RLIMIT_FSIZE)[1]))
+    return limit_child
+
+
+@contextlib.contextmanager
+def _file_size_limited(limit):
+    """This process's soft file size limit lowered while the block runs (a full disk: writes
+    past it fail with EFBIG, Python ignores SIGXFSZ), then restored."""
+    import resource
+    if limit is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def test_damaged_files_raise_weights_error_from_the_api(inputs):

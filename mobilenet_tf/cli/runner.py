@@ -104,5 +104,13 @@ def run_command(prog, work, on_signal=_raise_interrupted):
             "mobilenet_tf") else f"{type(e).__name__}: "
         sys.stderr.write(f"{prog}: error: {name}{errors.one_line(e)}\n")
         return errors.exit_status(e)
+    except Exception as e:
+        # A failed write or read inside TensorFlow (a full disk, a file size limit): one line,
+        # status 1, like an OSError (issue 27).
+        text = errors.native_error_text(e)
+        if text is None or native_output_wanted():
+            raise
+        sys.stderr.write(f"{prog}: error: {text}\n")
+        return errors.EXIT_FAILED
     finally:
         restore()
