@@ -3,8 +3,6 @@
 (:class:`Progbar`). TensorBoard logging is ``tensorboard``'s."""
 
 import math
-import os
-import shutil
 import time
 
 import keras
@@ -48,25 +46,7 @@ class StepCallback(keras.callbacks.Callback):
 
     def save(self, step):
         if step != self.last_saved:
-            try:
-                self.manager.save(checkpoint_number=step)
-            except Exception as e:
-                # A full disk or a file size limit (issue 27): TensorFlow's temporary
-                # ckpt-N_temp folder goes, the last complete checkpoint stays; one line.
-                reason = errors.native_error_text(e) or (
-                    e.strerror if isinstance(e, OSError) and e.strerror else None)
-                if reason is None:
-                    raise
-                for name in os.listdir(self.manager.directory):
-                    if name.startswith(f"ckpt-{step}_temp"):
-                        shutil.rmtree(os.path.join(self.manager.directory, name),
-                                      ignore_errors=True)
-                last = self.manager.latest_checkpoint
-                raise TrainingError(
-                    f"the checkpoint at step {step} cannot be written to "
-                    f"{self.manager.directory} ({reason}): training stopped; the last complete "
-                    f"checkpoint is {last if last else 'none (no checkpoint was written yet)'}"
-                ) from None
+            self.manager.save(checkpoint_number=step)
             self.last_saved = step
 
     def _serve_stop_request(self, save=True):
