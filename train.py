@@ -39,6 +39,7 @@ from absl import flags
 from absl import logging
 
 from mobilenet_tf import errors
+from mobilenet_tf.cli import args as cli_args
 from mobilenet_tf.cli import runner as runtime
 from mobilenet_tf.training import config as train_config
 from mobilenet_tf.training import settings
@@ -106,7 +107,12 @@ flags.register_validator("model_dir", _validator(lambda v: v and fileio.folder_p
 
 
 def _parse_flags(argv):
-    """absl parsing, but a bad flag is one line and exit status 2 (absl: 2 lines, status 1)."""
+    """absl parsing, but a bad flag is one line and exit status 2 (absl: 2 lines, status 1);
+    a flag file that is not UTF-8 or includes itself is refused first (issue 27)."""
+    problem = cli_args.flagfile_problem(argv)
+    if problem:
+        sys.stderr.write(f"train.py: error: {problem}\n")
+        sys.exit(2)
     try:
         return FLAGS(argv)
     except flags.Error as e:

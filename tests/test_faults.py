@@ -65,6 +65,23 @@ def _inputs(tmp, data):
     (tmp / "keras_home").mkdir()
     (tmp / "not_tfrecord").mkdir()
     (tmp / "not_tfrecord" / "train-00000-of-00001").write_bytes(b"a JPEG list, not records\n" * 20)
+    _inputs_of_issue_27(tmp, data)
+
+
+def _inputs_of_issue_27(tmp, data):
+    """issue 27, groups 8-17: flag files (Latin-1, including themselves, a -> b -> a), TFRecord
+    shards with a Latin-1 labels.txt and with a label given twice."""
+    (tmp / "latin1.flags").write_bytes("--alpha=0.25\n# café\n".encode("latin-1"))
+    (tmp / "self.flags").write_text(f"--flagfile={tmp / 'self.flags'}\n--alpha=0.25\n")
+    (tmp / "a.flags").write_text(f"--flagfile={tmp / 'b.flags'}\n")
+    (tmp / "b.flags").write_text(f"--flagfile={tmp / 'a.flags'}\n")
+    from mobilenet_tf.data import tfrecords
+    photo = str(data / "imagenet50" / "n01514668_cock.JPEG")
+    for folder, labels in (("latin1_labels", "1:ants\n2:bées\n".encode("latin-1")),
+                           ("twice_labels", b"1:ants\n1:bees\n")):
+        tfrecords.write_shards({"train": ([(photo, 0), (photo, 1)], 1)}, ["ants", "bees"],
+                               str(tmp / folder), progress=False)
+        (tmp / folder / tfrecords.LABELS_FILE).write_bytes(labels)
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -239,6 +256,49 @@ CASES = {
         ["write_tfrecords", "--images={data}/hymenoptera", "--output={tmp}/out/full_shards"], 1,
         r"error: \S+/out/full_shards/\.tmp-\S+-train-00000-of-00001; File too large",
         file_size_limit=100_000),
+    # 9: undecodable bytes, overflowing numbers and unwritable paths: refused, one line.
+    "train_flagfile_not_utf8": Case(
+        ["train.py", "--flagfile={tmp}/latin1.flags", *TRAIN_ARGS], 2,
+        r"error: flag file .*latin1\.flags is not UTF-8 text \(byte 0xe9 at offset 18\); save it "
+        r"as UTF-8"),
+    "costs_alpha_overflows": Case(
+        ["costs", "--alpha=1e300"], 2,
+        r"error: argument --alpha: the counts of α=1e\+300 overflow a float \(the widest layer "
+        r"would have about 1\.02e\+303 channels\); give a smaller α"),
+    "train_unwritable_cache": Case(
+        ["train.py", *TRAIN_ARGS, "--cache=/etc/passwd/cache"], 2,
+        r"error: flag --cache=/etc/passwd/cache: `cache` /etc/passwd/cache cannot be written: "
+        r"/etc/passwd is a file, not a folder: give 'memory' or a file path prefix in a writable "
+        r"folder\. Received: cache='/etc/passwd/cache'"),
+    "train_tfrecord_labels_not_utf8": Case(
+        ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/latin1_labels"], 2,
+        r"error: .*latin1_labels/labels\.txt is not UTF-8 text \(byte 0xe9 at offset 10\); "
+        r"TF-slim's labels\.txt holds 'LABEL:NAME' lines in UTF-8"),
+    "export_model_version_not_utf8": Case(
+        ["export_tflite.py", "--weights={tmp}/nope.h5", "--alpha=0.25", "--image_size=128",
+         "--model_version=-1 \udcff", "--output={tmp}/out/m.tflite"], 2,
+        r"error: flag --model_version=.*: must be UTF-8 text \(it is written into the \.tflite "
+        r"metadata\); byte 0xff at offset 3 is not\. Received: --model_version='-1 \\udcff'"),
+    # 10: no NaN or inf setting reaches TensorFlow (absl's bounds let them through).
+    "train_alpha_inf": Case(["train.py", *TRAIN_ARGS, "--alpha=inf"], 2,
+                            r"error: flag --alpha=inf: must be > 0"),
+    "train_weight_decay_nan": Case(["train.py", *TRAIN_ARGS, "--weight_decay=nan"], 2,
+                                   r"error: flag --weight_decay=nan: must be >= 0"),
+    # 12: a flag file cycle is an error, not absl's warning and then a default run.
+    "train_flagfile_includes_itself": Case(
+        ["train.py", "--flagfile={tmp}/self.flags", *TRAIN_ARGS], 2,
+        r"error: flag file cycle: (\S+/self\.flags) -> \1 \(a flag file must not include "
+        r"itself\)"),
+    "export_flagfile_cycle_of_two": Case(
+        ["export_tflite.py", "--flagfile={tmp}/a.flags", "--weights={tmp}/nope.h5",
+         "--output={tmp}/out/m.tflite"], 2,
+        r"error: flag file cycle: (\S+/a\.flags) -> \S+/b\.flags -> \1 \(a flag file must not "
+        r"include itself\)"),
+    # 14: messages that name the right cause.
+    "train_tfrecord_label_given_twice": Case(
+        ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/twice_labels"], 2,
+        r"error: .*twice_labels/labels\.txt line 2: label 1 appears twice \(as 'ants' and "
+        r"'bees'\); each label names one class"),
     # issue 27, groups 8-17 (end)
 }
 

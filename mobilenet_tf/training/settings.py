@@ -12,6 +12,7 @@ rule is stated and checked in one place; ``train.py`` makes each absl flag from 
 """
 
 import dataclasses
+import math
 import numbers
 import re
 
@@ -26,7 +27,8 @@ class Range:
     """An interval of numbers: ``low``/``high`` (None: unbounded), each end open or closed.
 
     Written as the paper's interval notation: ``Range.parse("(0, 1]")``, ``"> 0"``,
-    ``">= 32"``.
+    ``">= 32"``. No range holds NaN or ±inf (issue 27: ``nan`` passes every comparison's
+    negation, and ``inf`` is "> 0"), so an unbounded end still means a finite number.
     """
     low: float = None
     high: float = None
@@ -46,6 +48,8 @@ class Range:
                    high_open=match["right"] == ")")
 
     def __contains__(self, value):
+        if not math.isfinite(value):
+            return False
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
