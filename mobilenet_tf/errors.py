@@ -47,7 +47,7 @@ class WorkError(Exception):
 
 class Interrupted(BaseException):
     """A command stopped by SIGINT / SIGTERM: after saving a checkpoint at ``step``, or
-    before training started (``step`` None, nothing written).
+    before anything was written (``step`` None; ``before``: what had not started, in words).
 
     A ``BaseException``, like ``KeyboardInterrupt``: raised from a signal handler it can land
     anywhere, also inside library code that catches ``Exception`` to raise an error of its
@@ -56,12 +56,15 @@ class Interrupted(BaseException):
     ``WeightsError``). Such handlers must not swallow or rename an interrupt.
     """
 
-    def __init__(self, signum, step=None, total_steps=None, saved=None):
+    def __init__(self, signum, step=None, total_steps=None, saved=None, *, before=None):
         self.signum = int(signum)
         self.step, self.total_steps, self.saved = step, total_steps, saved
         name = signal.Signals(self.signum).name
         if step is None:
-            text = f"interrupted by {name} before training started; nothing was written"
+            # `before`: what had not started yet (train.py: "training started"); other commands
+            # say only that nothing was written (issue 27: predict said "before training").
+            text = (f"interrupted by {name}{f' before {before}' if before else ''}; nothing was "
+                    "written")
         else:
             text = (f"interrupted by {name} at step {step} of {total_steps}; checkpoint saved"
                     f"{f' ({saved})' if saved else ''}; run the same command to resume")
