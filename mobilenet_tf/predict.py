@@ -39,6 +39,13 @@ def _run(args):
     native.import_tensorflow()
     from mobilenet_tf.inference import classifier as inference
     classifier = load_classifier(args)
+    if args.model is None:         # issue 27: --image_size=10000 grew to 8 GB, unbounded
+        from mobilenet_tf import errors
+        from mobilenet_tf.model import memory
+        problem = memory.memory_problem(args.alpha, classifier.image_size[0],
+                                        min(args.batch_size, len(args.files)), training=False)
+        if problem:
+            raise errors.InputError(problem)
     failed = 0
     for path, rows, error in inference.classify_files(
             classifier, args.files, preprocessing=args.preprocessing, top=args.top,

@@ -284,6 +284,18 @@ CASES = {
                             r"error: flag --alpha=inf: must be > 0"),
     "train_weight_decay_nan": Case(["train.py", *TRAIN_ARGS, "--weight_decay=nan"], 2,
                                    r"error: flag --weight_decay=nan: must be >= 0"),
+    # 11: a size whose activations cannot fit in memory (a lower bound, so on any machine).
+    "train_too_large_for_memory": Case(
+        ["train.py", *TRAIN_ARGS, "--image_size=100000", "--batch_size=1"], 2,
+        r"error: training of α=0\.25 at image_size=100000, batch 1 needs at least [\d.]+ GiB of "
+        r"memory \(activations of every layer, docs/model-and-costs\.md#memory\), more than the "
+        r"[\d.]+ GiB available: give a smaller --image_size or --batch_size"),
+    "predict_too_large_for_memory": Case(
+        ["predict", "--weights={data}/" + H5, "--alpha=0.25", "--image_size=100000",
+         "{data}/imagenet50/n01514668_cock.JPEG"], 2,
+        r"error: inference of α=0\.25 at image_size=100000, batch 1 needs at least [\d.]+ GiB "
+        r"of memory \(.*\), more than the [\d.]+ GiB available: give a smaller --image_size or "
+        r"--batch_size"),
     # 12: a flag file cycle is an error, not absl's warning and then a default run.
     "train_flagfile_includes_itself": Case(
         ["train.py", "--flagfile={tmp}/self.flags", *TRAIN_ARGS], 2,

@@ -93,11 +93,29 @@ def train(config, *, strategy=None, is_chief=None, stop=None):
     if not config.model_dir:
         raise ConfigError("`model_dir` is required for training. Received: model_dir=None")
     run_folder.check_writable(config.model_dir)
+    _check_memory(config)
     strategy = strategy or distribute.create_strategy(config.distribution_strategy, tpu=config.tpu)
     chief = distribute.is_chief(strategy) if is_chief is None else is_chief
     distribute.per_replica_batch_size(config.batch_size, distribute.num_replicas(strategy))
     with distribute.write_dir(config.model_dir, chief, distribute.task_of(strategy)[1]) as write_dir:
         return _train(config, strategy, chief, write_dir, stop)
+
+
+def _check_memory(config):
+    """A run that cannot fit in this machine's memory is refused before any work (issue 27:
+    --image_size=10000 was killed by the kernel at 24 GB): ``model.memory``'s lower bound of
+    a training step's activations against the memory available. On GPUs the activations
+    live in the accelerator's memory, which this does not estimate."""
+    import tensorflow as tf
+    from mobilenet_tf.model import architecture
+    from mobilenet_tf.model import memory
+    if tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"):
+        return
+    problem = memory.memory_problem(
+        config.alpha, config.image_size, config.batch_size, training=True, classes=2,
+        conv_defs=architecture.NAMED_CONV_DEFS[config.architecture])
+    if problem:
+        raise ConfigError(problem)
 
 
 @dataclasses.dataclass
