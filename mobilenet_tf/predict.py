@@ -52,16 +52,20 @@ def _run(args):
             batch_size=args.batch_size):
         if error is not None:
             failed += 1
-            print(f"error: {error} (skipped)", file=sys.stderr)
+            print(f"{PROG}: error: {error} (skipped)", file=sys.stderr)
             continue
         print(path)
         for rank, (ident, name, prob) in enumerate(rows, 1):
             where = ident if classifier.imagenet else f"class {ident}"
             print(f"  {rank}. {prob:7.2%}  {name} ({where})")
     if failed:
-        print(f"{failed} of {len(args.files)} files could not be classified", file=sys.stderr)
+        print(f"{PROG}: error: {failed} of {len(args.files)} files could not be classified",
+              file=sys.stderr)
         return 1
     return 0
+
+
+PROG = "python -m mobilenet_tf.predict"     # its lines on stderr start with it (issue 27)
 
 
 if __name__ == "__main__":

@@ -354,3 +354,23 @@ def test_logged_losses_are_the_global_batch_under_two_replicas():
         # examples; a 1/2 scale is a gap of half the value.
         assert abs(one[key] - two[key]) <= 1e-4 * max(1.0, abs(one[key])), (key, one, two)
     assert abs(one["total_loss"] - (0.7 * one["distillation_loss"] + 0.3 * one["student_loss"])) < 1e-5
+
+
+def test_evaluating_a_run_on_unlabelled_images_names_the_cause(monkeypatch, tmp_path):
+    """issue 27, group 14: --mode=eval of a run trained without labels (its dataset has no
+    classes) said "has None classes"; the line says the images have no labels. The restored
+    run and its data are stand-ins: only the check between them is under test."""
+    import types
+    from mobilenet_tf import data as data_lib
+    from mobilenet_tf.training import evaluation
+    from mobilenet_tf.training.config import TrainConfig
+    run = TrainConfig(dataset=f"folder:{tmp_path}", model_dir=str(tmp_path))
+    model = types.SimpleNamespace(output_shape=(None, 3))
+    monkeypatch.setattr(evaluation, "restore_run", lambda *a, **k: (model, None, "ckpt-1", run))
+    monkeypatch.setattr(evaluation.inputs, "load_data",
+                        lambda config: types.SimpleNamespace(num_classes=None))
+    with pytest.raises(data_lib.DatasetError, match=(
+            rf"^folder:{tmp_path} has no labelled images to evaluate on \(no class sub-folders, "
+            r"and no val/ folder of class sub-folders\): give a labelled --dataset of the run's "
+            r"3 classes$")):
+        evaluation.evaluate(str(tmp_path))

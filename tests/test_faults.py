@@ -82,6 +82,19 @@ def _inputs_of_issue_27(tmp, data):
         tfrecords.write_shards({"train": ([(photo, 0), (photo, 1)], 1)}, ["ants", "bees"],
                                str(tmp / folder), progress=False)
         (tmp / folder / tfrecords.LABELS_FILE).write_bytes(labels)
+    tfrecords.write_shards({"train": ([(photo, 0), (photo, 1)], 1)}, ["ants", "bees"],
+                           str(tmp / "train_only"), progress=False)
+    import tensorflow as tf
+    jpeg = (data / "imagenet50" / "n01514668_cock.JPEG").read_bytes()
+    for name, label in (("bytes", tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"1"]))),
+                        ("float", tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))),
+                        ("two", tf.train.Feature(int64_list=tf.train.Int64List(value=[1, 2])))):
+        example = tf.train.Example(features=tf.train.Features(feature={
+            tfrecords.ENCODED: tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])),
+            tfrecords.LABEL: label}))
+        (tmp / f"label_{name}").mkdir()
+        with tf.io.TFRecordWriter(str(tmp / f"label_{name}" / "train-00000-of-00001")) as writer:
+            writer.write(example.SerializeToString())
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -311,6 +324,32 @@ CASES = {
         ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/twice_labels"], 2,
         r"error: .*twice_labels/labels\.txt line 2: label 1 appears twice \(as 'ants' and "
         r"'bees'\); each label names one class"),
+    "train_tfrecord_label_stored_as_bytes": Case(
+        ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/label_bytes"], 2,
+        r"error: tfrecord: .*label_bytes/train-00000-of-00001: its examples' 'image/class/label' "
+        r"is stored as bytes \(bytes_list\), not as an int64 \(int64_list\); expected .*"),
+    "train_tfrecord_label_stored_as_float": Case(
+        ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/label_float"], 2,
+        r"error: tfrecord: .*: its examples' 'image/class/label' is stored as a float "
+        r"\(float_list\), not as an int64 \(int64_list\); expected .*"),
+    "train_tfrecord_label_of_two_values": Case(
+        ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/label_two"], 2,
+        r"error: tfrecord: .*: its examples' 'image/class/label' holds 2 values, not one; "
+        r"expected .*"),
+    "train_tfrecord_without_validation_shards": Case(
+        ["train.py", *TRAIN_ARGS, "--dataset=tfrecord:{tmp}/train_only"], 2,
+        r"error: tfrecord:.*train_only has no validation data for mode 'train_and_eval' \(use "
+        r"mode 'train' or give validation shards: validation-\* beside train-\* in the folder, "
+        r"or tfrecord:TRAIN_GLOB,VALIDATION_GLOB\)"),
+    "train_missing_teacher": Case(
+        ["train.py", *TRAIN_ARGS, "--teacher={tmp}/nope_teacher.h5"], 2,
+        r"error: teacher .*nope_teacher\.h5 does not exist: give a train\.py run folder, a "
+        r"\.keras file, or weights \(\.h5, \.weights\.h5, a TF-slim checkpoint prefix\) with "
+        r"teacher_alpha and teacher_image_size"),
+    "train_jpeg_teacher": Case(
+        ["train.py", *TRAIN_ARGS, "--teacher={data}/imagenet50/n01514668_cock.JPEG"], 2,
+        r"error: teacher .*n01514668_cock\.JPEG is a JPEG image: give a train\.py run folder, "
+        r".*"),
     # issue 27, groups 8-17 (end)
 }
 

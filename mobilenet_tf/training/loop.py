@@ -188,8 +188,11 @@ def _plan(config, strategy, is_chief):
                                     "there is no val/ folder of class sub-folders; validation "
                                     "needs labels (add one, or use mode 'train')")
     if with_eval and data.validation_source is None:
+        how = ("give validation shards: validation-* beside train-* in the folder, or "
+               "tfrecord:TRAIN_GLOB,VALIDATION_GLOB" if config.dataset.startswith("tfrecord:")
+               else "a validation fraction")       # issue 27: shards have no fraction
         raise data_lib.DatasetError(f"{config.dataset} has no validation data for mode "
-                                    "'train_and_eval' (use mode 'train' or a validation fraction)")
+                                    f"'train_and_eval' (use mode 'train' or {how})")
     if config.batch_size > data.num_train:
         raise ConfigError(f"batch_size={config.batch_size} is larger than the {data.num_train} "
                           f"training examples of {config.dataset}: every step would repeat "
@@ -368,7 +371,7 @@ def _finish(config, plan, parts, step_cb, history, train_seconds, is_chief, writ
                                                 return_dict=True)
         result = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
         logger.info(f"Validation at step {final_step}: {accuracies(result)} "
-                    f"({data.num_validation} images"
+                    f"({data.pipeline.validated(data.num_validation)} images"
                     + (", EMA weights" if optimizer.use_ema else "") + ")")
     summary = {
         "model_dir": config.model_dir, "dataset": data.description,
