@@ -374,3 +374,33 @@ def test_evaluating_a_run_on_unlabelled_images_names_the_cause(monkeypatch, tmp_
             r"and no val/ folder of class sub-folders\): give a labelled --dataset of the run's "
             r"3 classes$")):
         evaluation.evaluate(str(tmp_path))
+
+
+def test_loss_and_val_loss_are_total_loss_plus_the_weight_decay(pair):
+    """issue 27, group 15: a run logged val_loss 1.453 beside val_total_loss 1.230. The gap is
+    the weight decay: Keras' ``total_loss`` is w x distillation + (1 - w) x labels alone, and
+    ``loss`` / ``val_loss`` add the student's L2 penalty (docs/distillation.md). With the
+    weights held (SGD at rate 0) the penalty is the same in training and validation."""
+    import keras
+    import tensorflow as tf
+    from mobilenet_tf.training import distillation
+    from mobilenet_tf.training import weight_decay
+    teacher, _, x, y = pair
+    student = _dense_classifier(8, 5, 2, "s_decayed")
+    wd = 1e-2
+    decayed, _ = weight_decay.apply_weight_decay(student, wd)
+    distiller = distillation.make_distiller(student, teacher, temperature=3.0, weight=0.5)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.0),
+                      loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(3)
+    logs = {k: v[-1] for k, v in distiller.fit(data, validation_data=data, epochs=1,
+                                                verbose=0).history.items()}
+    kernel = decayed[0].numpy().astype(np.float64)
+    penalty = wd * np.sum(kernel ** 2) / 2
+    # float32: the penalty's sum of n squares, the losses' sums over 5 classes and 6 images.
+    tol = (kernel.size + 20) * U * (1 + logs["loss"])
+    for prefix in ("", "val_"):
+        assert abs(logs[f"{prefix}loss"] - logs[f"{prefix}total_loss"] - penalty) <= tol, logs
+        assert abs(logs[f"{prefix}total_loss"] - 0.5 * logs[f"{prefix}distillation_loss"]
+                   - 0.5 * logs[f"{prefix}student_loss"]) <= tol, logs
+    assert penalty > 100 * tol
