@@ -393,8 +393,8 @@ def test_loss_and_val_loss_are_total_loss_plus_the_weight_decay(pair):
     distiller.compile(optimizer=keras.optimizers.SGD(0.0),
                       loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(3)
-    logs = {k: v[-1] for k, v in distiller.fit(data, validation_data=data, epochs=1,
-                                                verbose=0).history.items()}
+    history = distiller.fit(data, validation_data=data, epochs=1, verbose=0).history
+    logs = {k: v[-1] for k, v in history.items()}
     kernel = decayed[0].numpy().astype(np.float64)
     penalty = wd * np.sum(kernel ** 2) / 2
     # float32: the penalty's sum of n squares, the losses' sums over 5 classes and 6 images.

@@ -710,6 +710,29 @@ def test_rerunning_a_finished_run_changes_nothing(tmp_path, monkeypatch, capfd):
     assert status == 0 and err == "", err
     assert re.search(r"^Already trained: step 2 >= 2; .*runs/run is left unchanged\.$", out, re.M)
     assert _snapshot(tmp_path, ["runs"]) == before
+    _eval_prints_no_ran_out_of_data_warning(tmp_path, monkeypatch, capfd)
+
+
+def _eval_prints_no_ran_out_of_data_warning(tmp_path, monkeypatch, capfd):
+    """issue 27, group 16 (on the run above, to save a training): a folder's validation length
+    is unknown to Keras (files that cannot be decoded are left out on the way), and Keras warns
+    "Your input ran out of data; interrupting training" at its end; --mode=eval must not."""
+    import warnings
+    import numpy as np
+    import tensorflow as tf
+    for cls in ("a", "b", "c", "d"):
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+        for i in range(2):
+            tf.io.write_file(str(tmp_path / "photos" / cls / f"{i}.png"),
+                             tf.io.encode_png(np.full((8, 8, 3), 60 * i, np.uint8)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status, out, err = _in_process("train.py", [
+            "--mode=eval", f"--model_dir={tmp_path}/runs/run", f"--dataset=folder:{tmp_path}/photos",
+            "--validation_fraction=0.5", "--verbose=0"], {}, monkeypatch, capfd)
+    assert status == 0, err
+    assert "Evaluation of" in out and "ran out of data" not in out + err
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
 
 
 @pytest.mark.slow
