@@ -38,6 +38,7 @@ from absl import logging as absl_logging
 
 from mobilenet_tf import data as data_lib
 from mobilenet_tf import errors
+from mobilenet_tf.cli import args as cli_args
 from mobilenet_tf.cli import runner as runtime
 from mobilenet_tf.export import options as export_options
 from mobilenet_tf.utils import console
@@ -194,6 +195,25 @@ def _saved_model_dir_ok(value):
 flags.register_validator("saved_model_dir", _saved_model_dir_ok)
 
 
+def _utf8_ok(name):
+    """Text written into the .tflite metadata must be UTF-8 (issue 27: bytes that are not,
+    ``$'\\xff'``, failed after the conversion)."""
+    def check(value):
+        try:
+            value is None or value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise flags.ValidationError(
+                f"must be UTF-8 text (it is written into the .tflite metadata); byte "
+                f"{ord(value[e.start]) - 0xdc00:#04x} at offset {e.start} is not. Received: "
+                f"--{name}={value!r}") from None
+        return True
+    return check
+
+
+for _name in ("model_version", "license"):
+    flags.register_validator(_name, _utf8_ok(_name))
+
+
 @flags.multi_flags_validator(["model", "weights"],
                              message="give exactly one of --model (.keras file or train.py model "
                                      "dir) and --weights (imagenet, .h5 file, TF-slim checkpoint)")
@@ -254,7 +274,12 @@ def _io_types_ok(values):
 
 
 def _parse_flags(argv):
-    """absl parsing, but a bad flag is one line and exit status 2 (absl: 2 lines, status 1)."""
+    """absl parsing, but a bad flag is one line and exit status 2 (absl: 2 lines, status 1);
+    a flag file that is not UTF-8 or includes itself is refused first (issue 27)."""
+    problem = cli_args.flagfile_problem(argv)
+    if problem:
+        sys.stderr.write(f"export_tflite.py: error: {problem}\n")
+        sys.exit(2)
     try:
         return FLAGS(argv)
     except flags.Error as e:

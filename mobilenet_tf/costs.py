@@ -52,9 +52,15 @@ def main(argv=None):
                        depth_multiplier=args.depth_multiplier, min_depth=args.min_depth,
                        conv_defs=args.conv_defs, output_stride=args.output_stride,
                        include_top=args.include_top, classes=args.classes)
+        table = result.table()
     except ValueError as e:
         parser.error(str(e))
-    print(result.table())
+    except OverflowError:
+        # α = 1e300 (issue 27): layer widths are exact ints, the table's figures floats.
+        parser.error(f"argument --alpha: the counts of α={args.alpha:g} overflow a float "
+                     f"(the widest layer would have about {1024 * args.alpha:.3g} channels); "
+                     "give a smaller α")
+    print(table)
     return 0
 
 

@@ -19,10 +19,11 @@ Library functions raise; only the commands (``train.py``, ``export_tflite.py``,
 allowed. Pure Python: importing this module imports nothing else.
 """
 
+import re
 import signal
 
 __all__ = ["InputError", "WeightsError", "WorkError", "Interrupted", "exit_status", "EXIT_FAILED",
-           "EXIT_REFUSED", "one_line"]
+           "EXIT_REFUSED", "one_line", "native_error_text"]
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
@@ -46,7 +47,7 @@ class WorkError(Exception):
 
 class Interrupted(BaseException):
     """A command stopped by SIGINT / SIGTERM: after saving a checkpoint at ``step``, or
-    before training started (``step`` None, nothing written).
+    before anything was written (``step`` None; ``before``: what had not started, in words).
 
     A ``BaseException``, like ``KeyboardInterrupt``: raised from a signal handler it can land
     anywhere, also inside library code that catches ``Exception`` to raise an error of its
@@ -55,12 +56,15 @@ class Interrupted(BaseException):
     ``WeightsError``). Such handlers must not swallow or rename an interrupt.
     """
 
-    def __init__(self, signum, step=None, total_steps=None, saved=None):
+    def __init__(self, signum, step=None, total_steps=None, saved=None, *, before=None):
         self.signum = int(signum)
         self.step, self.total_steps, self.saved = step, total_steps, saved
         name = signal.Signals(self.signum).name
         if step is None:
-            text = f"interrupted by {name} before training started; nothing was written"
+            # `before`: what had not started yet (train.py: "training started"); other commands
+            # say only that nothing was written (issue 27: predict said "before training").
+            text = (f"interrupted by {name}{f' before {before}' if before else ''}; nothing was "
+                    "written")
         else:
             text = (f"interrupted by {name} at step {step} of {total_steps}; checkpoint saved"
                     f"{f' ({saved})' if saved else ''}; run the same command to resume")
@@ -85,3 +89,16 @@ def exit_status(error):
 def one_line(error):
     """The error's message on one line."""
     return " ".join(str(error).split())
+
+
+def native_error_text(error):
+    """The message of a TensorFlow ``OpError`` (a failed write inside TensorFlow: a full disk, a
+    file size limit) without its kernel decorations (``{{function_node ...}}``, ``[Op:SaveV2]``),
+    one line; None when `error` is no TensorFlow error. Found by its attributes, so that this
+    module imports nothing."""
+    if not (type(error).__module__.startswith("tensorflow") and hasattr(error, "error_code")
+            and hasattr(error, "message")):
+        return None
+    text = re.sub(r"\{\{[^{}]*\}\}\s*", "", str(error.message))
+    text = re.sub(r"\s*\[\[[^\]]*\]\]|\s*\[Op:[^\]]*\]", "", text)
+    return one_line(text)

@@ -74,7 +74,7 @@ def _run(args):
     result = inference.evaluate_batches(classifier.model, batches, num,
                                         num_classes=classifier.num_classes)
     for error in errors:
-        print(f"error: {error} (skipped)", file=sys.stderr)
+        print(f"{PROG}: error: {error} (skipped)", file=sys.stderr)
     n = result["count"]
     print(f"images: {n}" + (f" ({len(errors)} skipped)" if errors else "") + f" from {where}; "
           f"{classifier.num_classes} classes; preprocessing {args.preprocessing}")
@@ -82,6 +82,9 @@ def _run(args):
         if result[k] is not None:
             print(f"{k[:3]}-{k[3]} accuracy: {result[k]}/{n} = {result[k] / max(n, 1):.4f}")
     return 1 if errors else 0
+
+
+PROG = "python -m mobilenet_tf.evaluate"     # its lines on stderr start with it (issue 27)
 
 
 if __name__ == "__main__":

@@ -39,22 +39,33 @@ def _run(args):
     native.import_tensorflow()
     from mobilenet_tf.inference import classifier as inference
     classifier = load_classifier(args)
+    if args.model is None:         # issue 27: --image_size=10000 grew to 8 GB, unbounded
+        from mobilenet_tf import errors
+        from mobilenet_tf.model import memory
+        problem = memory.memory_problem(args.alpha, classifier.image_size[0],
+                                        min(args.batch_size, len(args.files)), training=False)
+        if problem:
+            raise errors.InputError(problem)
     failed = 0
     for path, rows, error in inference.classify_files(
             classifier, args.files, preprocessing=args.preprocessing, top=args.top,
             batch_size=args.batch_size):
         if error is not None:
             failed += 1
-            print(f"error: {error} (skipped)", file=sys.stderr)
+            print(f"{PROG}: error: {error} (skipped)", file=sys.stderr)
             continue
         print(path)
         for rank, (ident, name, prob) in enumerate(rows, 1):
             where = ident if classifier.imagenet else f"class {ident}"
             print(f"  {rank}. {prob:7.2%}  {name} ({where})")
     if failed:
-        print(f"{failed} of {len(args.files)} files could not be classified", file=sys.stderr)
+        print(f"{PROG}: error: {failed} of {len(args.files)} files could not be classified",
+              file=sys.stderr)
         return 1
     return 0
+
+
+PROG = "python -m mobilenet_tf.predict"     # its lines on stderr start with it (issue 27)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,20 @@ def main(argv=None):
     if not formats or any(f not in FOLDER_FORMATS for f in formats):
         parser.error(f"argument --folder_formats: must be a comma-separated subset of "
                      f"{','.join(FOLDER_FORMATS)}. Received: --folder_formats={args.folder_formats!r}")
-    return runtime.run_command(PROG, lambda: _run(args, formats), _stop)
+    return runtime.run_command(PROG, lambda: _new_folder_removed_on_failure(
+        args.output, lambda: _run(args, formats)), _stop)
+
+
+def _new_folder_removed_on_failure(folder, work):
+    """``work()``; when it fails (a full disk) or is interrupted before any shard was finished,
+    the output folder it created is removed again if it is empty (issue 27)."""
+    existed = os.path.exists(folder)
+    try:
+        return work()
+    except BaseException:
+        if not existed and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+        raise
 
 
 def _run(args, formats):

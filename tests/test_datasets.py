@@ -91,6 +91,26 @@ def test_undecodable_files_do_not_shorten_an_epoch(tmp_path):
         "x.jpg", "y.jpg"]
 
 
+def test_validation_images_left_out_are_not_counted_as_validated(tmp_path):
+    """issue 27, group 14: a validation image that cannot be decoded is left out of the count
+    a run and an evaluation report ("(N images)"), not only out of the batches; one met in
+    training is not subtracted."""
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(3):
+                _png(tmp_path / split / cls / f"{i}.png", (60 * i, 0, 0), size=(8, 8))
+    data = _jpeg_bytes()
+    (tmp_path / "val" / "b" / "x.jpg").write_bytes(data[: len(data) // 3])
+    (tmp_path / "train" / "a" / "y.jpg").write_bytes(data[: len(data) // 3])
+    data = data_lib.load_dataset(f"folder:{tmp_path}")
+    assert (data.num_train, data.num_validation) == (7, 7)
+    list(data_lib.train_input(data, batch_size=7, image_size=16))
+    validated = sum(int(x.shape[0]) for x, _ in data_lib.eval_input(data, batch_size=4,
+                                                                    image_size=16))
+    assert validated == data.pipeline.validated(data.num_validation) == 6
+
+
 @pytest.mark.parametrize("threads_above", [float("inf"), -1.0])
 def test_header_checks_in_threads_or_not_find_the_same_files(tmp_path, monkeypatch, threads_above):
     """The header check runs on one thread when a file is quick to check and in chunks over

@@ -354,3 +354,53 @@ def test_logged_losses_are_the_global_batch_under_two_replicas():
         # examples; a 1/2 scale is a gap of half the value.
         assert abs(one[key] - two[key]) <= 1e-4 * max(1.0, abs(one[key])), (key, one, two)
     assert abs(one["total_loss"] - (0.7 * one["distillation_loss"] + 0.3 * one["student_loss"])) < 1e-5
+
+
+def test_evaluating_a_run_on_unlabelled_images_names_the_cause(monkeypatch, tmp_path):
+    """issue 27, group 14: --mode=eval of a run trained without labels (its dataset has no
+    classes) said "has None classes"; the line says the images have no labels. The restored
+    run and its data are stand-ins: only the check between them is under test."""
+    import types
+    from mobilenet_tf import data as data_lib
+    from mobilenet_tf.training import evaluation
+    from mobilenet_tf.training.config import TrainConfig
+    run = TrainConfig(dataset=f"folder:{tmp_path}", model_dir=str(tmp_path))
+    model = types.SimpleNamespace(output_shape=(None, 3))
+    monkeypatch.setattr(evaluation, "restore_run", lambda *a, **k: (model, None, "ckpt-1", run))
+    monkeypatch.setattr(evaluation.inputs, "load_data",
+                        lambda config: types.SimpleNamespace(num_classes=None))
+    with pytest.raises(data_lib.DatasetError, match=(
+            rf"^folder:{tmp_path} has no labelled images to evaluate on \(no class sub-folders, "
+            r"and no val/ folder of class sub-folders\): give a labelled --dataset of the run's "
+            r"3 classes$")):
+        evaluation.evaluate(str(tmp_path))
+
+
+def test_loss_and_val_loss_are_total_loss_plus_the_weight_decay(pair):
+    """issue 27, group 15: a run logged val_loss 1.453 beside val_total_loss 1.230. The gap is
+    the weight decay: Keras' ``total_loss`` is w x distillation + (1 - w) x labels alone, and
+    ``loss`` / ``val_loss`` add the student's L2 penalty (docs/distillation.md). With the
+    weights held (SGD at rate 0) the penalty is the same in training and validation."""
+    import keras
+    import tensorflow as tf
+    from mobilenet_tf.training import distillation
+    from mobilenet_tf.training import weight_decay
+    teacher, _, x, y = pair
+    student = _dense_classifier(8, 5, 2, "s_decayed")
+    wd = 1e-2
+    decayed, _ = weight_decay.apply_weight_decay(student, wd)
+    distiller = distillation.make_distiller(student, teacher, temperature=3.0, weight=0.5)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.0),
+                      loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(3)
+    history = distiller.fit(data, validation_data=data, epochs=1, verbose=0).history
+    logs = {k: v[-1] for k, v in history.items()}
+    kernel = decayed[0].numpy().astype(np.float64)
+    penalty = wd * np.sum(kernel ** 2) / 2
+    # float32: the penalty's sum of n squares, the losses' sums over 5 classes and 6 images.
+    tol = (kernel.size + 20) * U * (1 + logs["loss"])
+    for prefix in ("", "val_"):
+        assert abs(logs[f"{prefix}loss"] - logs[f"{prefix}total_loss"] - penalty) <= tol, logs
+        assert abs(logs[f"{prefix}total_loss"] - 0.5 * logs[f"{prefix}distillation_loss"]
+                   - 0.5 * logs[f"{prefix}student_loss"]) <= tol, logs
+    assert penalty > 100 * tol

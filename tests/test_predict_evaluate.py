@@ -114,9 +114,11 @@ def test_predict_command_line_skips_bad_files_and_fails(shared_data, tmp_path):
          "--weights=imagenet", str(good), str(not_an_image), str(gif)],
         capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 1, result.stderr
-    assert re.search(rf"^error: {re.escape(str(not_an_image))}: not a JPEG, PNG, GIF or BMP "
-                     r"image \(skipped\)$", result.stderr, re.M)
-    assert re.search(r"^1 of 3 files could not be classified$", result.stderr, re.M)
+    # issue 27, group 14: every line on stderr in the `<command>: error:` form.
+    assert re.search(rf"^python -m mobilenet_tf\.predict: error: {re.escape(str(not_an_image))}: "
+                     r"not a JPEG, PNG, GIF or BMP image \(skipped\)$", result.stderr, re.M)
+    assert re.search(r"^python -m mobilenet_tf\.predict: error: 1 of 3 files could not be "
+                     r"classified$", result.stderr, re.M)
     assert re.search(rf"^{re.escape(str(good))}\n  1\. +[\d.]+% +cock \(n01514668\)$",
                      result.stdout, re.M)
     assert re.search(rf"^{re.escape(str(gif))}\n  1\. ", result.stdout, re.M)  # GIF: first frame

@@ -43,13 +43,15 @@ def skipped_during_training(dataset):
     return list(dataset.pipeline.undecodable)
 
 
-def decode_skipping(dataset, ds):
+def decode_skipping(dataset, ds, validation=False):
     """``(image, label)`` of encoded examples -> ``(uint8 image, label, boxes)``, leaving out
     (and reporting once, by name, through ``dataset.pipeline``) each example whose bytes
     cannot be read or decoded; the order is kept. Each example is tried in a one-element
     dataset whose error is dropped (``ignore_errors``), followed by a marker that is taken
-    only when the attempt gave nothing."""
-    report = dataset.pipeline.report_undecodable
+    only when the attempt gave nothing. ``validation``: those left out are also counted apart
+    (``PipelineState.validated``)."""
+    report = (dataset.pipeline.report_undecodable_in_validation if validation
+              else dataset.pipeline.report_undecodable)
 
     def attempt(image, label):
         one = tf.data.Dataset.from_tensors((image, label))

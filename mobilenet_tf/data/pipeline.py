@@ -23,11 +23,11 @@ def steps_per_epoch(num_examples, batch_size):
     return max(1, num_examples // batch_size)
 
 
-def _decoded_source(dataset, source, cache):
+def _decoded_source(dataset, source, cache, validation=False):
     """``(uint8 image, label, boxes)`` of `source`, optionally cached after decoding."""
     if source is None:
         return None
-    source = (decoding.decode_skipping(dataset, source) if dataset.encoded
+    source = (decoding.decode_skipping(dataset, source, validation) if dataset.encoded
               else decoding.with_boxes(source))
     if cache is not None:
         source = source.cache("" if cache == "memory" else cache)
@@ -139,7 +139,7 @@ def eval_input(dataset, *, batch_size, image_size, cache=None, source=None):
     cannot be decoded left out and named, as in :func:`train_input`). Under a multi-worker
     strategy the examples are split between the workers (``AutoShardPolicy.DATA``)."""
     source = _decoded_source(dataset, source if source is not None else dataset.validation_source,
-                             cache)
+                             cache, validation=True)
     if source is None:
         raise DatasetError(f"{dataset.spec} has no validation data (pass a validation fraction > 0)")
     num_classes = dataset.num_classes

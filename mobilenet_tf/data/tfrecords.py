@@ -96,16 +96,26 @@ def read_label_file(directory):
     if not os.path.isfile(path):
         return None
     names = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            key, sep, name = line.partition(":")
-            if not sep or not key.strip().isdigit():
-                raise TFRecordError(f"{path} line {number}: expected 'LABEL:NAME' (TF-slim's "
-                                    f"labels.txt). Received: {line[:80]!r}")
-            names[int(key)] = name
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:            # issue 27: was a bare UnicodeDecodeError
+        raise TFRecordError(f"{path} is not UTF-8 text (byte {data[e.start]:#04x} at offset "
+                            f"{e.start}); TF-slim's labels.txt holds 'LABEL:NAME' lines in "
+                            "UTF-8") from None
+    for number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
+        if not line.strip():
+            continue
+        key, sep, name = line.partition(":")
+        if not sep or not key.strip().isdigit():
+            raise TFRecordError(f"{path} line {number}: expected 'LABEL:NAME' (TF-slim's "
+                                f"labels.txt). Received: {line[:80]!r}")
+        if int(key) in names:                  # issue 27: was Keras' "Received: labels [1]"
+            raise TFRecordError(f"{path} line {number}: label {int(key)} appears twice (as "
+                                f"{names[int(key)]!r} and {name!r}); each label names one "
+                                "class")
+        names[int(key)] = name
     return names
 
 

@@ -130,4 +130,6 @@ def check_agreement(verification, minimum):
         raise VerificationError(
             f"the {v.quantization} export agrees with the Keras model on the top-1 class of only "
             f"{round(v.top1_agreement * v.num_images)}/{v.num_images} images "
-            f"({v.top1_agreement:.1%}), below min_top1_agreement={minimum:g}", verification=v)
+            f"({v.top1_agreement:.1%}), below min_top1_agreement={minimum:g}; verify on images "
+            "of the model's own classes (verify_dataset: photos of other subjects give an "
+            "ImageNet head no clear top class) or lower min_top1_agreement", verification=v)

@@ -9,9 +9,13 @@ moment (SIGKILL included) finds the last complete checkpoint.
 
 import logging
 import os
+import shutil
 
 import keras
 import tensorflow as tf
+
+from mobilenet_tf import errors
+from mobilenet_tf.training.errors import TrainingError
 
 __all__ = ["CHECKPOINT_SUBDIR", "make_checkpoint", "checkpoint_manager", "latest_checkpoint",
            "restore_latest"]
@@ -32,10 +36,31 @@ def make_checkpoint(model, optimizer, train_model=None):
     return tf.train.Checkpoint(model=model, optimizer=optimizer, **extra)
 
 
+class _Manager(tf.train.CheckpointManager):
+    """A checkpoint that cannot be written (a full disk, a file size limit) is a one-line
+    ``TrainingError`` naming the step and the last complete checkpoint; TensorFlow's temporary
+    ``ckpt-N_temp`` folder is removed (issue 27)."""
+
+    def save(self, checkpoint_number=None, **kwargs):
+        try:
+            return super().save(checkpoint_number=checkpoint_number, **kwargs)
+        except (tf.errors.OpError, OSError) as e:
+            reason = (errors.native_error_text(e) if isinstance(e, tf.errors.OpError)
+                      else e.strerror or str(e))
+            step = checkpoint_number
+            for name in os.listdir(self.directory):
+                if name.startswith(f"ckpt-{step}_temp"):
+                    shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+            last = self.latest_checkpoint
+            raise TrainingError(
+                f"the checkpoint at step {step} cannot be written to {self.directory} ({reason}): "
+                "training stopped; the last complete checkpoint is "
+                f"{last if last else 'none (no checkpoint was written yet)'}") from None
+
+
 def checkpoint_manager(checkpoint, run_dir, keep):
     """The manager saving `checkpoint` into ``run_dir/checkpoints``, keeping the last `keep`."""
-    return tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_SUBDIR),
-                                      max_to_keep=keep)
+    return _Manager(checkpoint, os.path.join(run_dir, CHECKPOINT_SUBDIR), max_to_keep=keep)
 
 
 def latest_checkpoint(run_dir):

@@ -20,6 +20,7 @@ from mobilenet_tf.training import distribute
 from mobilenet_tf.training import precision
 from mobilenet_tf.training.errors import ConfigError
 from mobilenet_tf.training.settings import Rule, outside, setting
+from mobilenet_tf.utils import fileio
 
 __all__ = ["TrainConfig", "ConfigError", "OPTIMIZERS", "MODES", "ARCHITECTURES", "RULES",
            "EVAL_OVERRIDES", "DEFAULT_DISTILLATION_TEMPERATURE", "DEFAULT_DISTILLATION_WEIGHT",
@@ -160,7 +161,8 @@ class TrainConfig:
     synthetic_examples: int = setting(1024, "Examples of --dataset=synthetic.", range=">= 1")
     synthetic_classes: int = setting(1000, "Classes of --dataset=synthetic.", range=">= 2")
     shuffle_buffer: int = setting(10000, "Shuffle buffer (examples).", range=">= 1")
-    cache: str = setting(None, "Cache decoded images: 'memory' or a file path prefix.")
+    cache: str = setting(None, "Cache decoded images: 'memory' or a file path prefix.",
+                         check=lambda value: _cache_check(value))
     download: bool = setting(True, "Let tensorflow-datasets download a missing dataset.")
     seed: int = setting(0, "Seed of the shuffling and the held-out split.")
     # saving and watching
@@ -220,6 +222,17 @@ class TrainConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _cache_check(value):
+    """A cache file prefix must be writable: refused before the run folder is made (issue 27:
+    TensorFlow's lock file failed at the first step)."""
+    if value in (None, "memory"):
+        return
+    problem = fileio.file_problem(value)
+    if problem:
+        raise ConfigError(f"`cache` {problem}: give 'memory' or a file path prefix in a "
+                          f"writable folder. Received: cache={value!r}")
 
 
 def field(name):

@@ -98,12 +98,35 @@ def load_teacher(path, *, alpha=None, image_size=None):
             raise TeacherError(f"teacher {path} has no fixed input size ({size})")
         _logits_tensor(model, path)        # refuses a model that is not a classifier
         return Teacher(model, size, class_names, path)
+    if path != "imagenet":
+        _check_weights_path(path)
     if alpha is None or image_size is None:
         raise TeacherError(f"teacher {path} is weights: give the teacher's α and input size "
                            "(teacher_alpha, teacher_image_size; e.g. 0.75 and 192). Received: "
                            f"teacher_alpha={alpha}, teacher_image_size={image_size}")
     model = saved.model_from_weights(path, alpha=alpha, image_size=image_size)
     return Teacher(model, tuple(model.input_shape[1:3]), None, path)
+
+
+def _check_weights_path(path):
+    """A teacher path that is neither a model nor weights (issue 27: a missing path and a
+    JPEG were called weights lacking teacher_alpha): TeacherError naming what it is."""
+    from mobilenet_tf.data import images
+    from mobilenet_tf.errors import WeightsError
+    from mobilenet_tf.model import weight_sources
+    wanted = ("give a train.py run folder, a .keras file, or weights (.h5, .weights.h5, a "
+              "TF-slim checkpoint prefix) with teacher_alpha and teacher_image_size")
+    if not os.path.exists(path) and not os.path.isfile(path + ".index"):
+        raise TeacherError(f"teacher {path} does not exist: {wanted}")
+    try:
+        weight_sources.identify_source(path)
+    except WeightsError as e:
+        kind = None
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                kind = images.sniff_format(f.read(16))
+        what = f"a {kind.upper()} image" if kind else f"not a model or weights ({e})"
+        raise TeacherError(f"teacher {path} is {what}: {wanted}") from None
 
 
 def check_teacher_classes(teacher, num_classes, class_names, dataset):

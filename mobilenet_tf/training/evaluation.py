@@ -97,6 +97,11 @@ def evaluate(model_dir, *, strategy=None, verbose=None, **overrides):
     run.folder_formats = tuple(run.folder_formats)
     data = inputs.load_data(run)
     classes = model.output_shape[-1]
+    if data.num_classes is None:    # issue 27: was "has None classes"
+        raise data_lib.DatasetError(
+            f"{run.dataset} has no labelled images to evaluate on (no class sub-folders, and no "
+            f"val/ folder of class sub-folders): give a labelled --dataset of the run's {classes} "
+            "classes")
     if data.num_classes != classes:
         raise data_lib.DatasetError(f"{run.dataset} has {data.num_classes} classes but the model "
                                     f"in {model_dir} has {classes}")
@@ -110,9 +115,9 @@ def evaluate(model_dir, *, strategy=None, verbose=None, **overrides):
                                  verbose=console.progress_verbosity(verbose), return_dict=True)
     step = int(optimizer.iterations.numpy())
     scores = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
-    result = {"step": step, **scores, "num_validation": data.num_validation,
+    result = {"step": step, **scores, "num_validation": data.pipeline.validated(data.num_validation),
               "ema": bool(optimizer.use_ema)}
-    logger.info(f"Evaluation of {path} (step {step}) on {data.num_validation} images: "
+    logger.info(f"Evaluation of {path} (step {step}) on {result['num_validation']} images: "
                 f"{accuracies(result)}" + (" (EMA weights)" if optimizer.use_ema else ""))
     atomic_write_text(os.path.join(model_dir, EVAL_FILE), json.dumps(result, indent=1))
     return result

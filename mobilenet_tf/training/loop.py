@@ -95,11 +95,29 @@ def train(config, *, strategy=None, is_chief=None, stop=None):
     if not config.model_dir:
         raise ConfigError("`model_dir` is required for training. Received: model_dir=None")
     run_folder.check_writable(config.model_dir)
+    _check_memory(config)
     strategy = strategy or distribute.create_strategy(config.distribution_strategy, tpu=config.tpu)
     chief = distribute.is_chief(strategy) if is_chief is None else is_chief
     distribute.per_replica_batch_size(config.batch_size, distribute.num_replicas(strategy))
     with distribute.write_dir(config.model_dir, chief, distribute.task_of(strategy)[1]) as write_dir:
         return _train(config, strategy, chief, write_dir, stop)
+
+
+def _check_memory(config):
+    """A run that cannot fit in this machine's memory is refused before any work (issue 27:
+    --image_size=10000 was killed by the kernel at 24 GB): ``model.memory``'s lower bound of
+    a training step's activations against the memory available. On GPUs the activations
+    live in the accelerator's memory, which this does not estimate."""
+    import tensorflow as tf
+    from mobilenet_tf.model import architecture
+    from mobilenet_tf.model import memory
+    if tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"):
+        return
+    problem = memory.memory_problem(
+        config.alpha, config.image_size, config.batch_size, training=True, classes=2,
+        conv_defs=architecture.NAMED_CONV_DEFS[config.architecture])
+    if problem:
+        raise ConfigError(problem)
 
 
 @dataclasses.dataclass
@@ -183,8 +201,11 @@ def _plan(config, strategy, is_chief):
                                     "there is no val/ folder of class sub-folders; validation "
                                     "needs labels (add one, or use mode 'train')")
     if with_eval and data.validation_source is None:
+        how = ("give validation shards: validation-* beside train-* in the folder, or "
+               "tfrecord:TRAIN_GLOB,VALIDATION_GLOB" if config.dataset.startswith("tfrecord:")
+               else "a validation fraction")       # issue 27: shards have no fraction
         raise data_lib.DatasetError(f"{config.dataset} has no validation data for mode "
-                                    "'train_and_eval' (use mode 'train' or a validation fraction)")
+                                    f"'train_and_eval' (use mode 'train' or {how})")
     if config.batch_size > data.num_train:
         raise ConfigError(f"batch_size={config.batch_size} is larger than the {data.num_train} "
                           f"training examples of {config.dataset}: every step would repeat "
@@ -375,7 +396,7 @@ def _finish(config, plan, parts, step_cb, history, train_seconds, is_chief, writ
                                                 return_dict=True)
         result = {k: float(v) for k, v in metrics.items() if k in ("top1", "top5", "loss")}
         logger.info(f"Validation at step {final_step}: {accuracies(result)} "
-                    f"({data.num_validation} images"
+                    f"({data.pipeline.validated(data.num_validation)} images"
                     + (", EMA weights" if optimizer.use_ema else "") + ")")
     summary = {
         "model_dir": config.model_dir, "dataset": data.description,

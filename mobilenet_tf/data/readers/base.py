@@ -30,8 +30,24 @@ class PipelineState:
     def __init__(self, spec):
         self.spec = spec
         self.undecodable = []
+        self.undecodable_validation = []     # of those, the validation pipelines' (issue 27)
         self.decoded = {}
         self._lock = threading.Lock()
+
+    def report_undecodable_in_validation(self, name):
+        """:meth:`report_undecodable` for a validation pipeline: also counted apart, so that
+        the number of images validated leaves it out."""
+        self.report_undecodable(name)
+        name = name.numpy().decode("utf-8", "surrogateescape") if hasattr(name, "numpy") else name
+        with self._lock:
+            if name not in self.undecodable_validation:
+                self.undecodable_validation.append(name)
+        return False
+
+    def validated(self, num_validation):
+        """The validation examples scored: `num_validation` less those that could not be
+        decoded."""
+        return num_validation - len(self.undecodable_validation)
 
     def report_undecodable(self, name):
         """Names `name` (a file, or a shard and record) once; False (the pipeline's filter:

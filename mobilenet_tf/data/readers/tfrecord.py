@@ -42,6 +42,30 @@ def _op_reason(error):
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+_KINDS = {"int64_list": ("an int64", "int64"), "bytes_list": ("bytes", "bytes"),
+          "float_list": ("a float", "float")}
+
+
+def _feature_problem(raw):
+    """What is wrong with the label and image features of one serialized example, in words
+    (issue 27: a label stored as bytes, a float or two values was called missing), or None."""
+    try:
+        features = tf.train.Example.FromString(raw).features.feature
+    except Exception:          # not an Example: the caller says so
+        return None
+    for key, kind in ((tfrecords.LABEL, "int64_list"), (tfrecords.ENCODED, "bytes_list")):
+        if key not in features:
+            return f"its examples have no {key!r} feature"
+        stored = features[key].WhichOneof("kind")
+        if stored != kind:
+            return (f"its examples' {key!r} is stored as {_KINDS.get(stored, (stored,))[0]} "
+                    f"({stored}), not as {_KINDS[kind][0]} ({kind})")
+        values = len(getattr(features[key], kind).value)
+        if values != 1:
+            return f"its examples' {key!r} holds {values} values, not one"
+    return None
+
+
 def _probe_shard(path, num_labels, records=8):
     """Parses the first `records` examples of shard `path`; TFRecordError (one line) when it is
     not a TFRecord file of TF-slim examples or a label is out of 1..num_labels."""
@@ -51,9 +75,11 @@ def _probe_shard(path, num_labels, records=8):
             try:
                 example = tf.io.parse_single_example(raw, spec)
             except tf.errors.InvalidArgumentError as e:
-                missing = [k for k in (tfrecords.ENCODED, tfrecords.LABEL) if k in str(e)]
-                what = (f"its examples have no {missing[0]!r} feature" if missing else
-                        "its records are not tf.train.Example protos")
+                what = _feature_problem(raw.numpy())
+                if what is None:
+                    missing = [k for k in (tfrecords.ENCODED, tfrecords.LABEL) if k in str(e)]
+                    what = (f"its examples have no {missing[0]!r} feature" if missing else
+                            "its records are not tf.train.Example protos")
                 raise tfrecords.TFRecordError(
                     f"tfrecord: {path}: {what}; expected TF-slim's ImageNet features "
                     f"({tfrecords.ENCODED}, {tfrecords.LABEL} 1..K)") from None
