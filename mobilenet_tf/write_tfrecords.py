@@ -74,12 +74,12 @@ def main(argv=None):
 
 
 def _new_folder_removed_on_failure(folder, work):
-    """``work()``; when it fails (a full disk) or is interrupted before any shard was finished,
-    the output folder it created is removed again if it is empty (issue 27)."""
+    """``work()``; when it fails (a full disk) before any shard was finished, the output
+    folder it created is removed again if it is empty (issue 27). An interrupt keeps it."""
     existed = os.path.exists(folder)
     try:
         return work()
-    except BaseException:
+    except Exception:
         if not existed and os.path.isdir(folder) and not os.listdir(folder):
             os.rmdir(folder)
         raise

@@ -135,7 +135,8 @@ def test_evaluate_wordnet_subfolders_and_bad_files(shared_data, tmp_path, capsys
         "--alpha=0.25", "--image_size=128", "--batch_size=4",
         f"--weights={shared_data / 'weights' / H5[(0.25, 128)]}", f"--images={tmp_path}"], capsys)
     assert status == 1
-    assert re.search(r"^error: .*/broken\.jpg: cannot be decoded .*\(skipped\)$", err, re.M)
+    assert re.search(r"^python -m mobilenet_tf\.evaluate: error: .*/broken\.jpg: cannot be "
+                     r"decoded .*\(skipped\)$", err, re.M)
     assert re.search(r"^images: 6 \(1 skipped\) from .* \(class sub-folders\); 1000 classes; "
                      r"preprocessing resize$", out, re.M), out
     # Oracle: keras.applications.MobileNet with the same file on the six images, resized.
