@@ -34,6 +34,7 @@ import random
 from mobilenet_tf.utils import fileio
 from mobilenet_tf.data import images
 from mobilenet_tf.errors import InputError
+from mobilenet_tf.utils import backend
 
 __all__ = ["TFRecordError", "ENCODED", "LABEL", "FILENAME", "BBOX_KEYS", "LABELS_FILE",
            "IMAGENET_SIZES", "find_shards", "read_label_file", "shard_name", "write_shards",
@@ -56,7 +57,7 @@ class TFRecordError(InputError):
 
 def feature_spec():
     """``tf.io.parse_single_example`` features of TF-slim's ImageNet examples (see the docstring)."""
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     spec = {ENCODED: tf.io.FixedLenFeature([], tf.string),
             LABEL: tf.io.FixedLenFeature([], tf.int64),
             FILENAME: tf.io.FixedLenFeature([], tf.string, default_value="")}
@@ -114,18 +115,18 @@ def shard_name(split, index, count):
 
 
 def _bytes(value):
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
 def _int(value):
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
 
 def _example(path, label, class_name):
     """(serialized Example, None) for image file `path`, or (None, reason) when it is not usable."""
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -175,7 +176,7 @@ def write_shards(splits, class_names, output_dir, *, seed=0, progress=True):
         written (before anything is written).
     """
     import keras
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     problem = fileio.folder_problem(output_dir)
     if problem:
         raise TFRecordError(f"output {problem}")

@@ -35,6 +35,7 @@ import numpy as np
 from mobilenet_tf.export.options import DEFAULT_NUM_CALIBRATION_IMAGES, ExportError, resolve_io_types
 from mobilenet_tf.model import imagenet
 from mobilenet_tf.utils import native
+from mobilenet_tf.utils import backend
 
 __all__ = ["SIGNATURE_KEY", "INPUT_NAME", "OUTPUT_NAME", "model_image_size", "to_unit_range",
            "serving_archive", "convert"]
@@ -77,7 +78,7 @@ def serving_archive(model, *, raw_rgb_input=True, batch_size=1):
     in [-1, 1]. ``batch_size=None`` gives a variable batch (for serving).
     """
     import keras
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TFLITE)
     height, width = model_image_size(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -149,7 +150,7 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
             calibration[0][0, 0, :] = -1.0
             calibration[0][0, 1, :] = 1.0
 
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TFLITE)
     archive = serving_archive(model, raw_rgb_input=raw_rgb_input and quantization != "int8",
                               batch_size=1)
     tmp = tempfile.mkdtemp(prefix="mobilenet_tf_export_")

@@ -11,7 +11,9 @@ import logging
 import os
 
 import keras
-import tensorflow as tf
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TRAINING_RUN)
 
 __all__ = ["CHECKPOINT_SUBDIR", "make_checkpoint", "checkpoint_manager", "latest_checkpoint",
            "restore_latest"]
