@@ -1,55 +1,13 @@
-"""The CPU a benchmark ran on, and the instruction sets its speed ratios depend on.
+"""The CPU line every benchmark table is printed under: ``mobilenet_tf.utils.cpu`` (the library
+prints the same line under the trade-off table of ``python -m mobilenet_tf.tradeoff``).
 
-int8 and bfloat16 speed-ups come from particular instructions: XNNPACK's signed int8
-kernels use AVX-512 VNNI (or AVX-VNNI) dot products where the CPU has them, oneDNN's
-bfloat16 uses AVX-512 BF16 / AMX. A ratio measured on one CPU says little about another,
-so every benchmark table is printed under :func:`describe`'s line.
+    python bench/cpu_features.py
 """
 
-import os
-import platform
+import sys
 
-# (/proc/cpuinfo flag, name printed)
-FEATURES = (
-    ("avx2", "AVX2"),
-    ("avx512f", "AVX-512F"),
-    ("avx512_vnni", "AVX-512 VNNI"),
-    ("avx_vnni", "AVX-VNNI"),
-    ("avx512_bf16", "AVX-512 BF16"),
-    ("amx_tile", "AMX"),
-)
-
-
-def read_cpuinfo(path="/proc/cpuinfo"):
-    """``(model name, set of flags)`` from a Linux cpuinfo file; ``(None, None)`` without one."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        return None, None
-    model, flags = None, None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and model is None:
-            model = value.strip()
-        elif key in ("flags", "Features") and flags is None:      # x86 / ARM spelling
-            flags = set(value.split())
-    return model, flags
-
-
-def describe(path="/proc/cpuinfo"):
-    """One line: CPU model, cores, and which of :data:`FEATURES` it has."""
-    model, flags = read_cpuinfo(path)
-    model = model or platform.processor() or platform.machine() or "unknown CPU"
-    cores = os.cpu_count() or 1
-    if flags is None:
-        features = "instruction sets unknown (no /proc/cpuinfo)"
-    else:
-        features = ", ".join(f"{name} {'yes' if flag in flags else 'no'}"
-                             for flag, name in FEATURES)
-    return f"CPU: {model}, {cores} cores; {features}"
-
+from mobilenet_tf.utils.cpu import FEATURES, describe, read_cpuinfo  # noqa: F401
 
 if __name__ == "__main__":
     print(describe())
+    sys.exit(0)

@@ -16,7 +16,6 @@ Writes nothing (the exports stay in memory).
 import argparse
 import os
 import pathlib
-import statistics
 import sys
 import time
 
@@ -29,18 +28,6 @@ import cpu_features  # noqa: E402  (bench/, beside this script)
 
 def _data_dir():
     return pathlib.Path(os.environ.get("MOBILENET_TF_DATA", REPO.parent / "shared" / "data"))
-
-
-def _interleaved_latency(runners, image_for, *, rounds, runs, warmup=5):
-    """{name: median ms} of one invoke, the runners taking turns `rounds` times."""
-    times = {name: [] for name in runners}
-    for name, runner in runners.items():
-        runner.latency_ms(image_for(runner), runs=warmup, warmup=warmup)
-    for _ in range(rounds):
-        for name, runner in runners.items():
-            image = image_for(runner)
-            times[name].append(runner.latency_ms(image, runs=runs, warmup=1))
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main(argv=None):
@@ -57,7 +44,7 @@ def main(argv=None):
     import numpy as np
     import mobilenet_tf
     from mobilenet_tf import export
-    from mobilenet_tf.export import tflite
+    from mobilenet_tf.export import latency, tflite
 
     data = _data_dir()
     alpha_text = {0.25: "2_5", 0.5: "5_0", 0.75: "7_5", 1.0: "1_0"}[args.alpha]
@@ -100,12 +87,12 @@ def main(argv=None):
     def image_for(runner):
         return test.images[0]
 
-    one = _interleaved_latency({n: r["runner"] for n, r in rows.items()}, image_for,
-                               rounds=args.rounds, runs=args.runs)
+    one = latency.interleaved_latency({n: r["runner"] for n, r in rows.items()},
+                                      image_for=image_for, rounds=args.rounds, runs=args.runs)
     cores = os.cpu_count() or 1
-    multi = _interleaved_latency(
-        {n: tflite.TFLiteClassifier(files[n], num_threads=cores) for n in rows}, image_for,
-        rounds=max(3, args.rounds // 3), runs=args.runs)
+    multi = latency.interleaved_latency(
+        {n: tflite.TFLiteClassifier(files[n], num_threads=cores) for n in rows},
+        image_for=image_for, rounds=max(3, args.rounds // 3), runs=args.runs)
 
     cpu = cpu_features.describe()
     print()

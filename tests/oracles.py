@@ -1,8 +1,19 @@
 """Independent recomputations the tests compare the library's reports with."""
 
+import math
+
 import numpy as np
 
 import numerics
+
+
+def published(value, printed, decimals):
+    """True if the paper's `printed` figure (in millions) is `value` rounded or truncated: the
+    paper prints Mult-Adds and parameters in millions, a few truncated rather than rounded
+    (290.68M printed as 290)."""
+    scaled = value / 1e6
+    factor = 10 ** decimals
+    return printed in (round(scaled, decimals), math.floor(scaled * factor) / factor)
 
 
 def validation_scores(model, images, one_hot, weight_decay):

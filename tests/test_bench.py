@@ -1,4 +1,5 @@
-"""bench/cpu_features.py: the line every benchmark table is printed under."""
+"""bench/cpu_features.py (the library's mobilenet_tf.utils.cpu): the line every benchmark table
+and the trade-off table are printed under."""
 
 import sys
 
@@ -22,7 +23,7 @@ flags\t\t: fpu sse2 avx avx2 fma avx_vnni_not_a_flag
 
 
 def test_describe_names_the_cpu_and_each_instruction_set(tmp_path, monkeypatch):
-    monkeypatch.setattr(cpu_features.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
     (tmp_path / "a").write_text(AVX512_VNNI)
     (tmp_path / "b").write_text(AVX2_ONLY)
     assert cpu_features.describe(tmp_path / "a") == (

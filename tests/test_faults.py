@@ -202,6 +202,21 @@ CASES = {
         ["evaluate", "--weights={data}/" + H5, "--alpha=0.25", "--image_size=128",
          "--images=tfds:imagenet_v2", "--tfds_data_dir={tmp}/tfds"], 2,
         r"error: --images=tfds:imagenet_v2: cannot read the TFDS dataset \(.*\)"),
+    "tradeoff_alpha_the_builder_refuses": Case(
+        ["tradeoff", "--alpha=1.0,0", "--output_dir={tmp}/out/tradeoff"], 2,
+        r"error: `alpha` \(the width multiplier α\) must be a number > 0\. Received: alpha=0\.0"),
+    "tradeoff_size_the_builder_refuses": Case(
+        ["tradeoff", "--image_size=224,31", "--output_dir={tmp}/out/tradeoff"], 2,
+        r"error: `image_size` must be at least 32x32 \(height and width each >= 32\)\. "
+        r"Received: image_size=31"),
+    "tradeoff_negative_budget": Case(
+        ["tradeoff", "--budget_ms=-1", "--output_dir={tmp}/out/tradeoff"], 2,
+        r"error: `budget_ms` \(the latency budget in milliseconds\) must be a number > 0\. "
+        r"Received: budget_ms=-1\.0"),
+    "tradeoff_folder_under_a_file": Case(
+        ["tradeoff", "--output_dir=/etc/passwd/tradeoff"], 2,
+        r"error: /etc/passwd/tradeoff cannot be created: /etc/passwd is a file, not a folder\. "
+        r"Received: output_dir='/etc/passwd/tradeoff'"),
     "costs_below_the_builders_size": Case(
         ["costs", "--image_size=7"], 2,
         r"error: `image_size` must be at least 32x32 \(height and width each >= 32\)\. "

@@ -13,7 +13,7 @@ from conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "mobilenet_tf"
 # `python -m mobilenet_tf.<tool>`: parse arguments, call the library, print.
-COMMANDS = {"predict", "evaluate", "convert", "costs", "write_tfrecords"}
+COMMANDS = {"predict", "evaluate", "convert", "costs", "write_tfrecords", "tradeoff"}
 # Lower layers never import higher ones. The package's own __init__ and _api (lazy names,
 # old import paths) reach every layer by name only, never by an import statement.
 LAYERS = ("errors", "utils", "model", "data", "training", "export", "inference", "cli",

@@ -2,7 +2,9 @@
 conversion to bytes (``converter``), the images that calibrate and verify (``images``), the
 metadata MediaPipe reads (``classifier_metadata`` over the flatbuffer ``metadata``),
 verification against Keras (``verification``), the whole sequence with its file writes
-(``pipeline.export_model``), and the LiteRT runner (``tflite``)."""
+(``pipeline.export_model``), the LiteRT runner (``tflite``), latency measured side by side
+(``latency``), and the α / ρ trade-off over a grid of exports (``tradeoff`` over
+``tradeoff_table``, ``tradeoff_files`` and ``tradeoff_chart``)."""
 
 from mobilenet_tf import _api
 
@@ -17,6 +19,9 @@ _API = {
     "verification": ("Verification", "verify", "check_agreement", "VERIFY_BATCH_SIZE"),
     "pipeline": ("export_model", "ExportResult", "FromWeights"),
     "tflite": ("TFLiteClassifier",),
+    "latency": ("interleaved_latency",),
+    "tradeoff": ("run_tradeoff", "TradeoffResult"),
+    "tradeoff_table": ("TradeoffTable", "Configuration", "choose"),
 }
 
 __getattr__, __dir__, __all__ = _api.attach(

@@ -1,2 +1,2 @@
-"""The lowest layer: atomic file writes, quiet native output, terminal output. Imports no other
-part of the package."""
+"""The lowest layer: atomic file writes, quiet native output, terminal output, the CPU line
+timings are printed under. Imports no other part of the package."""
