@@ -221,8 +221,8 @@ def environment(torch, timm_or_reason):
            "host": platform.node(), "python": platform.python_version(),
            "jax": jax.__version__, "keras": keras.__version__}
     if device.platform == "cpu":
-        import cpu_features
-        env["device"] += " (" + cpu_features.describe() + ")"
+        from mobilenet_tf.utils import cpu
+        env["device"] += " (" + cpu.describe() + ")"
     if torch is not None:
         env.update(torch=torch.__version__, timm=timm_or_reason.__version__,
                    torch_device=(torch.cuda.get_device_name(0) if torch.cuda.is_available()
