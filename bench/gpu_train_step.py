@@ -170,7 +170,7 @@ def timm_step(torch, timm, alpha, size, precision, batch_size, device, compile_m
             return None
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return float(loss)
+        return float(loss.detach())
     return step
 
 
