@@ -22,8 +22,8 @@ allowed. Pure Python: importing this module imports nothing else.
 import re
 import signal
 
-__all__ = ["InputError", "WeightsError", "WorkError", "Interrupted", "exit_status", "EXIT_FAILED",
-           "EXIT_REFUSED", "one_line", "native_error_text"]
+__all__ = ["InputError", "WeightsError", "BackendError", "WorkError", "Interrupted", "exit_status",
+           "EXIT_FAILED", "EXIT_REFUSED", "one_line", "native_error_text"]
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
@@ -38,6 +38,12 @@ class WeightsError(InputError):
     model (``.h5``, ``.keras``, ``.weights.h5``, TF-slim checkpoints, ``.tflite``). Re-exported
     as ``mobilenet_tf.model.weights.WeightsError``; the errors of a damaged ``.keras`` or ``.tflite``
     file are also this class, whichever module finds the damage."""
+
+
+class BackendError(InputError):
+    """A part of the package that needs TensorFlow (tf.data input, TF-slim checkpoints, TFLite
+    export, tf.distribute, training runs) called on another Keras backend
+    (``mobilenet_tf.utils.backend``)."""
 
 
 class WorkError(Exception):

@@ -158,6 +158,33 @@ def test_no_module_is_over_the_size_of_one_job():
     assert {m: n for m, n in sizes.items() if n > MAX_LINES} == {}
 
 
+# The modules that import TensorFlow themselves: utils.backend (every other module gets it from
+# backend.tensorflow(what), which refuses on another Keras backend first) and utils.native (the
+# commands' quiet start, which checks KERAS_BACKEND before it).
+TENSORFLOW_IMPORTERS = {"mobilenet_tf.utils.backend", "mobilenet_tf.utils.native"}
+
+
+def _tensorflow_imports(path):
+    """Line numbers of `path`'s imports of tensorflow or any of its submodules, at module level
+    or inside a function. (tensorflow_datasets is imported only after backend.tensorflow.)"""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    lines = []
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(n.split(".")[0] == "tensorflow" for n in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_tensorflow_is_imported_only_through_the_backend_check():
+    """The TensorFlow-only parts refuse another Keras backend in one line, before TensorFlow is
+    imported, because every module gets TensorFlow from ``utils.backend.tensorflow(what)``."""
+    offenders = {name: _tensorflow_imports(path) for name, path in _modules().items()
+                 if name not in TENSORFLOW_IMPORTERS}
+    assert {name: lines for name, lines in offenders.items() if lines} == {}
+
+
 def _documented_modules():
     """The module paths the layout list in docs/development.md names (one per line)."""
     text = (REPO_ROOT / "docs" / "development.md").read_text()
@@ -175,8 +202,13 @@ def test_the_docs_layout_list_names_every_module_once():
         "missing from the list": [], "listed but not there": []}
 
 
-def test_the_checks_can_fail():
-    """The circle finder finds circles, and the layer check finds an upward import."""
+def test_the_checks_can_fail(tmp_path):
+    """The circle finder finds circles, the layer check finds an upward import, and the
+    TensorFlow import check finds both spellings, in a function too."""
+    module = tmp_path / "m.py"
+    module.write_text("import os\nimport tensorflow as tf\n\n\ndef f():\n"
+                      "    from tensorflow.python import keras\n")
+    assert _tensorflow_imports(module) == [2, 6]
     assert _cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None

@@ -8,8 +8,9 @@ kept in the dataset's :class:`~mobilenet_tf.data.readers.base.PipelineState`
 """
 
 import os
+from mobilenet_tf.utils import backend
 
-import tensorflow as tf
+tf = backend.tensorflow(backend.TF_DATA)
 
 __all__ = ["decode_image", "decode_skipping", "with_boxes", "skipped_during_training"]
 

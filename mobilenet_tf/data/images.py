@@ -8,6 +8,7 @@ decodes. The format is read from the file's first bytes, not its name.
 import os
 
 from mobilenet_tf.errors import InputError
+from mobilenet_tf.utils import backend
 
 __all__ = ["ImageError", "IMAGE_EXTENSIONS", "sniff_format", "check_image_file", "load_image"]
 
@@ -65,7 +66,7 @@ def check_image_file(path, strict_extension=False):
 
 
 def _decode(data, path):
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     try:
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError) as e:

@@ -7,11 +7,12 @@ undecodable files skipped (``mobilenet_tf.data.decoding``), seeded per-epoch shu
 optional cache, preprocessing (``mobilenet_tf.data.preprocessing``), batching, prefetch.
 """
 
-import tensorflow as tf
-
 from mobilenet_tf.data import decoding
 from mobilenet_tf.data import preprocessing
 from mobilenet_tf.data.readers.base import DatasetError
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TF_DATA)
 
 __all__ = ["steps_per_epoch", "train_input", "eval_input"]
 

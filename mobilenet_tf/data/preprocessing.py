@@ -30,9 +30,10 @@ below 0.1 says (measured in tests/test_preprocessing.py).
 This module holds TensorFlow functions only: no file reading, no flags.
 """
 
-import tensorflow as tf
-
 from mobilenet_tf.data.options import DEFAULT_MIN_CROP_AREA, PREPROCESSINGS
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TF_DATA)
 
 __all__ = ["preprocess_for_train", "preprocess_for_eval", "preprocess", "MIN_OBJECT_COVERED",
            "ASPECT_RATIO_RANGE", "DEFAULT_MIN_CROP_AREA", "MAX_ATTEMPTS", "EVAL_CENTRAL_FRACTION",

@@ -35,6 +35,7 @@ import re
 from mobilenet_tf.utils import fileio
 from mobilenet_tf.data import images
 from mobilenet_tf.errors import InputError
+from mobilenet_tf.utils import backend
 
 __all__ = ["TFRecordError", "ENCODED", "LABEL", "FILENAME", "BBOX_KEYS", "LABELS_FILE",
            "IMAGENET_SIZES", "find_shards", "read_label_file", "shard_name", "output_problem",
@@ -57,7 +58,7 @@ class TFRecordError(InputError):
 
 def feature_spec():
     """``tf.io.parse_single_example`` features of TF-slim's ImageNet examples (see the docstring)."""
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     spec = {ENCODED: tf.io.FixedLenFeature([], tf.string),
             LABEL: tf.io.FixedLenFeature([], tf.int64),
             FILENAME: tf.io.FixedLenFeature([], tf.string, default_value="")}
@@ -125,18 +126,18 @@ def shard_name(split, index, count):
 
 
 def _bytes(value):
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
 def _int(value):
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
 
 def _example(path, label, class_name):
     """(serialized Example, None) for image file `path`, or (None, reason) when it is not usable."""
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -220,7 +221,7 @@ def write_shards(splits, class_names, output_dir, *, seed=0, progress=True, sour
         written or is inside `source` (before anything is written).
     """
     import keras
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     problem = output_problem(output_dir, source)
     if problem:
         raise TFRecordError(problem)

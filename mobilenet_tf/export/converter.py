@@ -35,6 +35,7 @@ import numpy as np
 from mobilenet_tf.export.options import DEFAULT_NUM_CALIBRATION_IMAGES, ExportError, resolve_io_types
 from mobilenet_tf.model import imagenet
 from mobilenet_tf.utils import native
+from mobilenet_tf.utils import backend
 
 __all__ = ["SIGNATURE_KEY", "INPUT_NAME", "OUTPUT_NAME", "model_image_size", "to_unit_range",
            "serving_archive", "convert", "calibrate", "quantize_calibrated"]
@@ -77,7 +78,7 @@ def serving_archive(model, *, raw_rgb_input=True, batch_size=1):
     in [-1, 1]. ``batch_size=None`` gives a variable batch (for serving).
     """
     import keras
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TFLITE)
     height, width = model_image_size(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -132,7 +133,7 @@ def _calibration_images(model, representative_images, num_calibration_images, ra
 def _run_converter(model, raw_rgb_input, configure):
     """The TFLite converter over `model`'s serving archive, set up by ``configure(converter)``,
     run; its bytes."""
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TFLITE)
     archive = serving_archive(model, raw_rgb_input=raw_rgb_input, batch_size=1)
     tmp = tempfile.mkdtemp(prefix="mobilenet_tf_export_")
     try:
@@ -193,7 +194,7 @@ def convert(model, quantization, representative_images=None, *, input_type=None,
         calibration = _calibration_images(model, representative_images, num_calibration_images,
                                           raw_rgb_input)
 
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TFLITE)
 
     def configure(converter):
         if quantization != "none":
@@ -231,7 +232,7 @@ def calibrate(model, representative_images, *, raw_rgb_input=True,
                           "in float and the per-layer report need the float model it started from")
     calibration = _calibration_images(model, representative_images, num_calibration_images,
                                       raw_rgb_input)
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TFLITE)
 
     def configure(converter):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -248,8 +249,9 @@ def quantize_calibrated(calibrated, *, input_type=None, output_type=None, raw_rg
     as ``convert`` runs it, with the ``denylisted_nodes`` QuantizationDebugger passes to it;
     ``float_nodes=()`` gives the full int8 model."""
     input_type, output_type = resolve_io_types("int8", input_type, output_type, raw_rgb_input)
-    import tensorflow as tf
-    from tensorflow.lite.python import convert as tflite_convert   # QuantizationDebugger's own
+    tf = backend.tensorflow(backend.TFLITE)
+    tflite_convert = backend.tensorflow(    # QuantizationDebugger's own quantizer
+        backend.TFLITE, module="tensorflow.lite.python.convert")
     with warnings.catch_warnings(), native.quiet_native_stderr():
         content = tflite_convert.mlir_quantize(
             calibrated, input_data_type=getattr(tf, _TF_TYPES[input_type]),

@@ -33,6 +33,7 @@ from mobilenet_tf.export.options import (DEFAULT_MIN_TOP1_AGREEMENT, ExportError
 from mobilenet_tf.export.verification import Verification
 from mobilenet_tf.model import labels as labels_lib
 from mobilenet_tf.model import saved
+from mobilenet_tf.utils import backend
 from mobilenet_tf.utils import fileio
 
 __all__ = ["GOOGLE_WEIGHTS_LICENSE", "UNKNOWN_LICENSE", "FromWeights", "ExportResult",
@@ -250,11 +251,13 @@ def export_model(source, output, options=None, *, class_names=None):
       An :class:`ExportResult`.
 
     Raises:
-      ExportError (and the InputError / WeightsError of a model that cannot be loaded or data
+      BackendError (one line) on a Keras backend other than TensorFlow's; ExportError (and the
+      InputError / WeightsError of a model that cannot be loaded or data
       that cannot be read), one line, before anything is written; VerificationError (carrying
       the Verification) when the file agrees with the Keras model on fewer top-1 classes than
       ``options.min_top1_agreement``: nothing is written then either.
     """
+    backend.require_tensorflow(backend.TFLITE)
     options = _checked(options, output)
     model, run_names, description, path = load_source(source)
     result = _start(model, description, options, os.fspath(output))

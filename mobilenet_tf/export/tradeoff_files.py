@@ -19,6 +19,7 @@ import os
 import time
 
 from mobilenet_tf.export.options import ExportError
+from mobilenet_tf.utils import backend
 from mobilenet_tf.utils import fileio
 
 __all__ = ["MANIFEST", "FileEntry", "file_name", "settings_of", "library_versions", "read_manifest",
@@ -60,8 +61,8 @@ def settings_of(config, precision, calibration, num_calibration_images):
 def library_versions():
     """The versions of what makes the bytes: this package, TensorFlow's converter, Keras."""
     import keras
-    import tensorflow as tf
     from mobilenet_tf import __version__
+    tf = backend.tensorflow(backend.TFLITE)
     return {"mobilenet_tf": __version__, "tensorflow": tf.__version__, "keras": keras.__version__}
 
 

@@ -23,6 +23,7 @@ from mobilenet_tf.model import imagenet
 from mobilenet_tf.model import labels as labels_lib
 from mobilenet_tf.model import saved
 from mobilenet_tf.model.labels import MIN_CLASSES_FOR_TOP5
+from mobilenet_tf.utils import backend
 
 __all__ = ["TFDS_PREFIX", "Classifier", "load_classifier", "classify_files", "folder_batches",
            "tfds_batches", "evaluate_batches", "top_k"]
@@ -174,7 +175,7 @@ def tfds_batches(spec, classifier, data_dir, preprocessing, batch_size):
     reader's rules (``mobilenet_tf.data.readers.tfds``) with downloads off, with labels in
     `classifier`'s output indexing: by WordNet id for ImageNet heads, by class name otherwise.
     Returns ``(generator, number of examples)``."""
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TF_DATA)
     from mobilenet_tf.data import decoding
     from mobilenet_tf.data.readers import tfds as tfds_reader
     name, _, split = spec[len(TFDS_PREFIX):].partition(":")

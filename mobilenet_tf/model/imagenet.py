@@ -30,11 +30,12 @@ _CLASSES_FILE = os.path.join(os.path.dirname(__file__), "imagenet_classes.tsv")
 def preprocess_input(x, data_format=None):
     """Scales RGB pixels from [0, 255] to [-1, 1] (``x / 127.5 - 1``), float32.
 
-    Accepts a NumPy array or a TensorFlow tensor of any shape and returns the
-    same kind. ``data_format`` (``None``, ``"channels_last"`` or
-    ``"channels_first"``) is ``keras.applications.mobilenet.preprocess_input``'s
-    argument: the scaling is the same for every pixel and channel, so the result
-    does not depend on it, but any other value is refused as Keras refuses it.
+    Accepts a NumPy array (or list, or scalar), returned as a NumPy array, or a tensor of the
+    Keras backend (TensorFlow, JAX, PyTorch), returned as one (``keras.ops``).
+    ``data_format`` (``None``, ``"channels_last"`` or ``"channels_first"``) is
+    ``keras.applications.mobilenet.preprocess_input``'s argument: the scaling is the same
+    for every pixel and channel, so the result does not depend on it, but any other value
+    is refused as Keras refuses it.
     """
     if data_format is not None and (not isinstance(data_format, str)
                                     or data_format not in DATA_FORMATS):
@@ -42,8 +43,8 @@ def preprocess_input(x, data_format=None):
                          f"Received: data_format={data_format!r}")
     if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
         return np.asarray(x, dtype=np.float32) / 127.5 - 1.0
-    import tensorflow as tf
-    return tf.cast(x, tf.float32) / 127.5 - 1.0
+    from keras import ops
+    return ops.cast(x, "float32") / 127.5 - 1.0
 
 
 def to_uint8(x):

@@ -31,6 +31,8 @@ with ``keras.models.load_model`` once this module is imported. Layers only: no m
 import keras
 from keras import ops
 
+from mobilenet_tf.utils import backend
+
 __all__ = ["QuantizedConv", "ActivationQuantizer", "QATError", "INPUT_RANGE", "RELU6_RANGE",
            "DEFAULT_RANGE_DECAY", "BITS"]
 
@@ -55,10 +57,18 @@ def _channel_bound(kernel, channel_axis):
 
 
 def _symmetric_per_channel(kernel, channel_axis):
-    """Fake-quantizes `kernel` per slice of `channel_axis` to int8 [-127, 127] x max|w| / 127."""
+    """Fake-quantizes `kernel` per slice of `channel_axis` to int8 [-127, 127] x max|w| / 127.
+
+    The channel axis is moved last first: on backends other than TensorFlow, Keras 3.15's
+    ``fake_quant_with_min_max_vars`` broadcasts per-channel ranges along the last axis whatever
+    its ``axis`` (a depthwise kernel, channels on axis 2, came out with the wrong shape on JAX).
+    On TensorFlow Keras moves the axis last itself, so the swaps there cancel out."""
     bound = _channel_bound(kernel, channel_axis)
-    return keras.quantizers.fake_quant_with_min_max_vars(
-        kernel, -bound, bound, num_bits=BITS, narrow_range=True, axis=channel_axis)
+    last = len(kernel.shape) - 1
+    quantized = keras.quantizers.fake_quant_with_min_max_vars(
+        ops.swapaxes(kernel, channel_axis, last), -bound, bound, num_bits=BITS,
+        narrow_range=True, axis=last)
+    return ops.swapaxes(quantized, channel_axis, last)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -315,8 +325,11 @@ class ActivationQuantizer(keras.layers.Layer):
 def _across_replicas(value, reduce):
     """`reduce` (``ops.min`` / ``ops.max``) of a scalar over the replicas of a
     ``tf.distribute`` strategy (its replica context; ``all_reduce`` has no min or max, so the
-    values are gathered); `value` itself outside one or with one replica."""
-    import tensorflow as tf
+    values are gathered); `value` itself outside one, with one replica, or on another Keras
+    backend (no tf.distribute there)."""
+    if not backend.is_tensorflow():
+        return value
+    tf = backend.tensorflow("tf.distribute")
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return value

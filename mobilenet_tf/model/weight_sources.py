@@ -28,6 +28,7 @@ from mobilenet_tf.errors import WeightsError
 from mobilenet_tf.model.weight_names import (EMA_SUFFIX, HEAD_LAYER, SLIM_LOGITS_SCOPE, WEIGHT_NAMES,
                                              classify_checkpoint_variable, key_from_slim_name,
                                              keras_applications_layer, model_variables)
+from mobilenet_tf.utils import backend
 
 __all__ = ["BASE_WEIGHT_PATH", "IMAGENET_ALPHAS", "IMAGENET_SIZES", "CHECKPOINT_WEIGHTS",
            "WeightsSource", "check_weights", "identify_source", "imagenet_file_name",
@@ -130,14 +131,16 @@ def identify_source(path):
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.keras")):
         return WeightsSource("keras_model", os.path.join(path, "model.keras"))  # a train.py run
     if os.path.isdir(path):
-        import tensorflow as tf
+        tf = backend.tensorflow(backend.SLIM_CHECKPOINTS)
         prefix = tf.train.latest_checkpoint(path)
         if prefix is None:
             raise WeightsError(f"weights: {path} is a directory without a TF checkpoint in it")
         return WeightsSource("slim_checkpoint", prefix)
     if path.endswith(".index") and os.path.isfile(path):
+        backend.require_tensorflow(backend.SLIM_CHECKPOINTS)
         return WeightsSource("slim_checkpoint", path[:-len(".index")])
     if os.path.isfile(path + ".index"):
+        backend.require_tensorflow(backend.SLIM_CHECKPOINTS)
         return WeightsSource("slim_checkpoint", path)
     if not os.path.exists(path):
         raise WeightsError("`weights` must be None, 'imagenet', a .h5/.keras/.weights.h5 file or "
@@ -206,7 +209,7 @@ class _Tensors:
 
 
 def _read_slim_checkpoint(prefix, checkpoint_weights):
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.SLIM_CHECKPOINTS)
     with _reading(prefix):
         reader = tf.train.load_checkpoint(prefix)
     shapes = reader.get_variable_to_shape_map()
@@ -356,7 +359,7 @@ def source_classes(weights):
 
 def _source_classes(source):
     if source.kind == "slim_checkpoint":
-        import tensorflow as tf
+        tf = backend.tensorflow(backend.SLIM_CHECKPOINTS)
         shapes = tf.train.load_checkpoint(source.path).get_variable_to_shape_map()
         shape = shapes.get(f"{SLIM_LOGITS_SCOPE}/biases")
         return None if shape is None else int(shape[0])

@@ -12,10 +12,12 @@ import os
 import shutil
 
 import keras
-import tensorflow as tf
 
 from mobilenet_tf import errors
 from mobilenet_tf.training.errors import TrainingError
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TRAINING_RUN)
 
 __all__ = ["CHECKPOINT_SUBDIR", "make_checkpoint", "checkpoint_manager", "latest_checkpoint",
            "restore_latest"]

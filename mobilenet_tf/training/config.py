@@ -174,7 +174,9 @@ class TrainConfig:
     verbose: int = setting(
         None, "Keras verbosity: 0 silent, 1 progress bar, 2 a line per epoch. Default: 1 on "
         "a terminal, 2 when the output is redirected.", range="[0, 2]")
-    jit_compile: bool = setting(False, "XLA-compile the training step.")
+    jit_compile: bool = setting(
+        False, "XLA-compile the training step (TensorFlow backend; off by default, slower on "
+        "CPU). On JAX the step is always XLA-compiled; on PyTorch this means torch.compile.")
     # distribution and precision
     distribution_strategy: str = setting(
         "default", "tf.distribute strategy: default (no distribution), one_device, mirrored "

@@ -57,6 +57,7 @@ import shutil
 import tempfile
 
 from mobilenet_tf.errors import InputError
+from mobilenet_tf.utils import backend
 
 __all__ = ["STRATEGIES", "PARAMETER_SERVER_UNSUPPORTED", "DistributionError", "ClusterTask",
            "parse_tf_config", "check_options", "create_strategy", "num_replicas", "is_chief",
@@ -215,7 +216,7 @@ def create_strategy(name, *, tpu=None, devices=None, tf_config=None):
     """
     tf_config = os.environ.get("TF_CONFIG") if tf_config is None else tf_config
     check_options(name, tpu=tpu, tf_config=tf_config)
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.DISTRIBUTE)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "one_device":
@@ -315,7 +316,7 @@ def distribute_input(strategy, dataset_fn, batch_size):
     Raises:
       DistributionError: ``batch_size`` not divisible by the replica count.
     """
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.DISTRIBUTE)
     per_replica = per_replica_batch_size(batch_size, num_replicas(strategy))
     if not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
         return dataset_fn(batch_size, 1, 0)
@@ -329,7 +330,7 @@ def distribute_input(strategy, dataset_fn, batch_size):
 
 def _symbolic_build_local(model, iterator=None, data_batch=None):
     """Keras' ``_maybe_symbolic_build`` with this worker's first batch (it only needs the shapes)."""
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.DISTRIBUTE)
     if iterator is not None:
         for _, _, it in iterator:
             batch = next(it)
@@ -343,7 +344,7 @@ def _symbolic_build_local(model, iterator=None, data_batch=None):
 
 
 def _reduce_per_replica_multi_worker(original):
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.DISTRIBUTE)
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
     def reduce_per_replica(values, strategy, reduction):

@@ -8,6 +8,7 @@ Pure Python at import (TensorFlow only inside :func:`stop_on_bad_data`).
 import contextlib
 
 from mobilenet_tf.errors import InputError
+from mobilenet_tf.utils import backend
 
 __all__ = ["TrainingError", "ConfigError", "RunFolderError", "stop_on_bad_data"]
 
@@ -32,7 +33,7 @@ class RunFolderError(TrainingError, InputError):
 def stop_on_bad_data(where):
     """A data error the input pipeline raises on purpose (``data.pipeline_error``: a TFRecord
     label out of range) becomes a one-line TrainingError ending with ``where()``."""
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TRAINING_RUN)
     from mobilenet_tf import data as data_lib
     try:
         yield

@@ -11,8 +11,6 @@ import logging
 import os
 import warnings
 
-import tensorflow as tf
-
 from mobilenet_tf import data as data_lib
 from mobilenet_tf.training import distribute
 from mobilenet_tf.training import checkpoints
@@ -23,6 +21,9 @@ from mobilenet_tf.training.recipe import build_model, compile_model
 from mobilenet_tf.training.run_folder import EVAL_FILE, atomic_write_text, saved_config
 from mobilenet_tf.training.schedule import learning_rate_schedule
 from mobilenet_tf.utils import console
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TRAINING_RUN)
 
 __all__ = ["evaluate", "restore_run", "accuracies"]
 

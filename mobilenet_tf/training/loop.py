@@ -61,6 +61,7 @@ from mobilenet_tf.training.recipe import build_model, compile_model
 from mobilenet_tf.training.schedule import initial_learning_rate, learning_rate_schedule
 from mobilenet_tf.training.tensorboard import TENSORBOARD_SUBDIR, TensorBoardLogger
 from mobilenet_tf.utils import console
+from mobilenet_tf.utils import backend
 
 __all__ = ["train"]
 
@@ -108,7 +109,7 @@ def _check_memory(config):
     --image_size=10000 was killed by the kernel at 24 GB): ``model.memory``'s lower bound of
     a training step's activations against the memory available. On GPUs the activations
     live in the accelerator's memory, which this does not estimate."""
-    import tensorflow as tf
+    tf = backend.tensorflow(backend.TRAINING_RUN)
     from mobilenet_tf.model import architecture
     from mobilenet_tf.model import memory
     if tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"):

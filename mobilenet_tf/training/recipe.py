@@ -16,8 +16,10 @@ from mobilenet_tf.model.labels import MIN_CLASSES_FOR_TOP5
 from mobilenet_tf.training import precision
 from mobilenet_tf.training.config import OPTIMIZERS
 from mobilenet_tf.training.weight_decay import apply_weight_decay
+from mobilenet_tf.utils import backend
 
-__all__ = ["HEAD_LAYERS", "make_optimizer", "build_model", "compile_model", "accuracy_metrics"]
+__all__ = ["HEAD_LAYERS", "make_optimizer", "build_model", "compile_model", "jit_compile",
+           "accuracy_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +128,18 @@ def compile_model(model, config, schedule, train_model=None, *, report=True):
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing,
                                                   from_logits=train_model is not None),
         metrics=accuracy_metrics(int(model.output_shape[-1])),
-        jit_compile=config.jit_compile)
+        jit_compile=jit_compile(config))
     target.optimizer.build(target.trainable_variables)     # with float16 also the loss scale
     return optimizer
+
+
+def jit_compile(config):
+    """``compile``'s ``jit_compile`` for `config` on this process's Keras backend: the setting
+    itself on TensorFlow; elsewhere True, or Keras' "auto" when not asked for (JAX compiles the
+    step with XLA either way, its only fast path; PyTorch then runs eagerly)."""
+    if backend.is_tensorflow():
+        return config.jit_compile
+    return config.jit_compile or "auto"
 
 
 def accuracy_metrics(num_classes):

@@ -6,10 +6,13 @@ from a rate given as such or scaled by the batch size.
 batch_size / base_batch_size``, by default 0.016 per 256 images, the paper configurations'
 convention. The decay is ``exponential_decay(..., staircase=True)``: 0.94 every 2 epochs by
 default.
+
+Written with ``keras.ops``: the same schedule on every Keras backend (on TensorFlow the same
+ops as ``tf.train.exponential_decay``'s).
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 __all__ = ["scaled_learning_rate", "initial_learning_rate", "StaircaseDecayWithWarmup",
            "learning_rate_schedule"]
@@ -49,10 +52,10 @@ class StaircaseDecayWithWarmup(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_steps = int(warmup_steps)
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        lr = self.rate * tf.pow(self.decay_factor, tf.floor(step / float(self.decay_steps)))
+        step = ops.cast(step, "float32")
+        lr = self.rate * ops.power(self.decay_factor, ops.floor(step / float(self.decay_steps)))
         if self.warmup_steps > 0:
-            lr = lr * tf.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
+            lr = lr * ops.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
         return lr
 
     def get_config(self):

@@ -5,9 +5,11 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from mobilenet_tf.model import qat
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TRAINING_RUN)
 
 __all__ = ["TENSORBOARD_SUBDIR", "write_scalar", "TensorBoardLogger"]
 
@@ -18,8 +20,7 @@ _TRAIN_SCALARS = ("loss", "top1", "top5", "images_per_second", "student_loss",
 
 
 def _scalar_metadata():
-    from tensorflow.core.framework import summary_pb2
-    metadata = summary_pb2.SummaryMetadata()
+    metadata = tf.compat.v1.SummaryMetadata()      # tensorflow.core.framework.summary_pb2's
     metadata.plugin_data.plugin_name = "scalars"
     return metadata.SerializeToString()
 

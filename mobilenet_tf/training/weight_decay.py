@@ -11,10 +11,12 @@
   checkpoints had); with ``adamw`` it is applied as **decoupled decay** (``w -= lr * wd * w``
   on the same variables, the gradient of the same penalty but outside Adam's normalisation,
   which is what AdamW means; see ``recipe.make_optimizer``).
+
+Written with ``keras.ops``, so the same on every Keras backend.
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from mobilenet_tf.model import qat
 
@@ -83,9 +85,9 @@ def split_weight_decay(model, regularize_depthwise=False):
 
 def l2_penalty(variables, weight_decay):
     """TF-slim's ``l2_regularizer(weight_decay)`` summed over `variables`: wd * sum(w**2) / 2."""
-    total = tf.constant(0.0)
+    total = ops.convert_to_tensor(0.0, "float32")
     for v in variables:
-        total += tf.reduce_sum(tf.square(tf.cast(tf.convert_to_tensor(v), tf.float32)))
+        total += ops.sum(ops.square(ops.cast(ops.convert_to_tensor(v), "float32")))
     return weight_decay * total / 2.0
 
 
@@ -96,7 +98,7 @@ class _HalfL2(keras.regularizers.Regularizer):
         self.weight_decay = float(weight_decay)
 
     def __call__(self, x):
-        return self.weight_decay * tf.reduce_sum(tf.square(x)) / 2.0
+        return self.weight_decay * ops.sum(ops.square(x)) / 2.0
 
     def get_config(self):
         return {"weight_decay": self.weight_decay}

@@ -15,6 +15,8 @@ import contextlib
 import os
 import sys
 
+from mobilenet_tf.utils import backend
+
 __all__ = ["VERBOSE_ENV", "native_output_wanted", "quiet_native_stderr", "import_tensorflow"]
 
 VERBOSE_ENV = "MOBILENET_TF_VERBOSE"
@@ -52,7 +54,14 @@ def quiet_native_stderr():
 
 
 def import_tensorflow():
-    """Imports TensorFlow and initialises its devices quietly (see the module docstring)."""
+    """Imports TensorFlow and initialises its devices quietly (see the module docstring).
+
+    The commands are TensorFlow's: with ``KERAS_BACKEND`` naming another Keras backend this
+    refuses in one line (``utils.backend``), before TensorFlow is imported."""
+    requested = (sys.modules["keras"].backend.backend() if "keras" in sys.modules
+                 else os.environ.get("KERAS_BACKEND"))
+    if requested:
+        backend.require_tensorflow(backend.COMMANDS, requested)
     if not native_output_wanted():
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with quiet_native_stderr():

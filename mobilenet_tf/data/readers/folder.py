@@ -16,8 +16,6 @@ import os
 import shutil
 import weakref
 
-import tensorflow as tf
-
 from mobilenet_tf.data import checks
 from mobilenet_tf.data import layout as layout_lib
 from mobilenet_tf.data import manifest as manifest_lib
@@ -25,6 +23,9 @@ from mobilenet_tf.data.options import DEFAULT_FOLDER_FORMATS
 from mobilenet_tf.data.readers.base import ImageDataset
 from mobilenet_tf.model import imagenet
 from mobilenet_tf.model import labels as labels_lib
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TF_DATA)
 
 __all__ = ["FolderDataset", "FolderScan", "load", "scan_folder"]
 

@@ -1,9 +1,10 @@
 """The ``synthetic`` dataset: random uint8 images and labels of the right shape, generated on
 the fly (deterministic per example), for smoke tests and benchmarks."""
 
-import tensorflow as tf
-
 from mobilenet_tf.data.readers.base import ImageDataset
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TF_DATA)
 
 __all__ = ["load"]
 

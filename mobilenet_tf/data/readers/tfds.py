@@ -16,9 +16,10 @@ import logging
 import os
 import socket
 
-import tensorflow as tf
-
 from mobilenet_tf.data.readers.base import DatasetError, ImageDataset
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TF_DATA)
 
 __all__ = ["VALIDATION_SPLITS", "TfdsDataset", "open_builder", "label_feature", "examples",
            "load"]

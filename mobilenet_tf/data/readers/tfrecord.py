@@ -18,12 +18,13 @@ import os
 import random
 import re
 
-import tensorflow as tf
-
 from mobilenet_tf.utils import fileio
 from mobilenet_tf.data import tfrecords
 from mobilenet_tf.data.readers.base import ImageDataset
 from mobilenet_tf.model import imagenet
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TF_DATA)
 
 __all__ = ["TFRecordDataset", "load", "pipeline_error"]
 

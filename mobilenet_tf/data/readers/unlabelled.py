@@ -10,11 +10,12 @@ teacher's). The files get the header check at start (no manifest).
 import logging
 import os
 
-import tensorflow as tf
-
 from mobilenet_tf.data import checks
 from mobilenet_tf.data import layout as layout_lib
 from mobilenet_tf.data.readers.base import DatasetError, ImageDataset
+from mobilenet_tf.utils import backend
+
+tf = backend.tensorflow(backend.TF_DATA)
 
 __all__ = ["load", "pairs_source"]
 
