@@ -46,6 +46,7 @@ import keras
 
 from mobilenet_tf import data as data_lib
 from mobilenet_tf.model import qat
+from mobilenet_tf.model import qat_ranges
 from mobilenet_tf.training import callbacks as callbacks_lib
 from mobilenet_tf.training import checkpoints
 from mobilenet_tf.training import distillation
@@ -124,6 +125,7 @@ class _Parts:
     restored: str                 # the checkpoint restored, or None
     start_step: int
     segments: list                # the epochs left: (epoch, steps, steps already done)
+    calibration: list = None      # QAT: the calibration images (batches), for TensorBoard
 
 
 def _train(config, strategy, is_chief, write_dir, stop):
@@ -246,8 +248,25 @@ def _build(config, plan, strategy, write_dir):
         manager = checkpoints.checkpoint_manager(checkpoint, write_dir, config.keep_checkpoints)
     restored = checkpoints.restore_latest(checkpoint, manager, config.model_dir)
     start_step = int(optimizer.iterations.numpy())
+    calibration = _calibrate(config, plan, model, fresh=not restored) if config.quantize else None
     return _Parts(model, runner, optimizer, checkpoint, manager, restored, start_step,
-                  _segments(start_step, plan.total_steps, plan.steps_per_epoch))
+                  _segments(start_step, plan.total_steps, plan.steps_per_epoch), calibration)
+
+
+def _calibrate(config, plan, model, fresh):
+    """QAT: the calibration images; on a fresh run (not a resumed one) every learned range is
+    set from them before the first step (``qat_ranges.calibrate_ranges``, the converter's rule
+    for post-training int8)."""
+    with stop_on_bad_data(lambda: "calibration stopped"):
+        batches = inputs.calibration_batches(config, plan.data)
+    if fresh:
+        ranges, count = qat_ranges.calibrate_ranges(model, batches)
+        source = config.representative_dataset or config.dataset
+        logger.info(f"Learned activation ranges calibrated on {count} images of {source} "
+                    "(min and max, as the converter calibrates post-training int8): "
+                    + ", ".join(f"{name} [{low:.4g}, {high:.4g}]"
+                                for name, (low, high) in ranges.items()))
+    return batches
 
 
 def _segments(start_step, total_steps, steps_per_epoch):
@@ -276,7 +295,8 @@ def _callbacks(config, plan, parts, is_chief, write_dir, stop):
     if is_chief:
         tb_logger = TensorBoardLogger(os.path.join(write_dir, TENSORBOARD_SUBDIR),
                                       config.log_every_steps, parts.optimizer,
-                                      qat_model=parts.model if config.quantize else None)
+                                      qat_model=parts.model if config.quantize else None,
+                                      qat_images=parts.calibration)
         callbacks.append(tb_logger)
     return step_cb, tb_logger, callbacks
 
