@@ -43,7 +43,8 @@ def calibrate_ranges(model, batches):
     """Sets every learned range of the quantization-aware `model` to the min and max (widened
     to include 0) of its values over `batches` (float [-1, 1] image batches, e.g. as many
     images as post-training int8 calibrates on). Returns ``({name: (min, max)}, images)``. The
-    ranges then count as seen: training continues their moving average from them.
+    ranges then count as seen: training continues their moving average from them. A range whose
+    values are all 0 is left unset (None in the result: a zero-width range has no int8 scale).
 
     One pass per learned range, in order, each with the ranges before it set: a range covers
     the values the int8 file computes there on these images (the converter calibrates the
@@ -67,6 +68,11 @@ def calibrate_ranges(model, batches):
             if finite.size:
                 low, high = min(low, float(finite.min())), max(high, float(finite.max()))
         low, high = min(low, 0.0), max(high, 0.0)
+        if not high > low:
+            # Every value 0 (or none finite): no range to set (a zero-width range has no
+            # int8 scale); the first training batch sets it, as without calibration.
+            out[layer.name] = None
+            continue
         layer.range_min.assign(low)
         layer.range_max.assign(high)
         layer.range_seen.assign(1.0)

@@ -136,9 +136,10 @@ class TrainConfig:
         0, "Steps of float training before fake quantization starts (TF-slim's "
         "--quantize_delay; activation ranges are learned from the first step).", range=">= 0")
     representative_dataset: str = setting(
-        None, "--quantize: the images whose activation ranges start the learned ranges "
-        "(before the first step, as export_tflite.py --representative_dataset calibrates "
-        "post-training int8; a dataset spec as --dataset). Default: the training images.",
+        None, "--quantize from --init_weights: the images whose activation ranges start the "
+        "learned ranges (before the first step, as export_tflite.py --representative_dataset "
+        "calibrates post-training int8; a dataset spec as --dataset). Default: the training "
+        "images.",
         check=data_options.parse_dataset_spec)
     num_calibration_images: int = setting(
         model_defaults.NUM_CALIBRATION_IMAGES,

@@ -65,6 +65,9 @@ __all__ = ["train"]
 
 logger = logging.getLogger(__name__)
 
+# QAT: the calibration images TensorBoard's clipped fractions are measured on (each log step).
+TENSORBOARD_CLIP_IMAGES = 128
+
 
 def train(config, *, strategy=None, is_chief=None, stop=None):
     """Runs `config` (mode train or train_and_eval); returns the summary dict.
@@ -254,19 +257,33 @@ def _build(config, plan, strategy, write_dir):
 
 
 def _calibrate(config, plan, model, fresh):
-    """QAT: the calibration images; on a fresh run (not a resumed one) every learned range is
-    set from them before the first step (``qat_ranges.calibrate_ranges``, the converter's rule
-    for post-training int8)."""
+    """QAT: the calibration images (the first ``TENSORBOARD_CLIP_IMAGES`` of them are returned,
+    for TensorBoard's clipped fractions); on a fresh run (not a resumed one) that starts from
+    trained weights (``init_weights``), every learned range is set from them before the first
+    step (``qat_ranges.calibrate_ranges``, the converter's rule for post-training int8). From
+    scratch the first batch sets them, as before: a random network's ranges say nothing, and
+    its moving batch-norm statistics are not yet those of any data."""
+    calibrate = fresh and bool(config.init_weights)
+    if not calibrate:     # only TensorBoard's images are needed
+        config = dataclasses.replace(config, num_calibration_images=min(
+            config.num_calibration_images, TENSORBOARD_CLIP_IMAGES))
     with stop_on_bad_data(lambda: "calibration stopped"):
         batches = inputs.calibration_batches(config, plan.data)
-    if fresh:
+    if calibrate:
         ranges, count = qat_ranges.calibrate_ranges(model, batches)
         source = config.representative_dataset or config.dataset
         logger.info(f"Learned activation ranges calibrated on {count} images of {source} "
                     "(min and max, as the converter calibrates post-training int8): "
-                    + ", ".join(f"{name} [{low:.4g}, {high:.4g}]"
-                                for name, (low, high) in ranges.items()))
-    return batches
+                    + ", ".join(f"{name} [{r[0]:.4g}, {r[1]:.4g}]" if r else
+                                f"{name} not set (all values 0: the first batch sets it)"
+                                for name, r in ranges.items()))
+    kept, count = [], 0
+    for batch in batches:
+        kept.append(batch[:TENSORBOARD_CLIP_IMAGES - count])
+        count += len(kept[-1])
+        if count >= TENSORBOARD_CLIP_IMAGES:
+            break
+    return kept
 
 
 def _segments(start_step, total_steps, steps_per_epoch):
