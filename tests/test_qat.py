@@ -394,3 +394,33 @@ def test_mirrored_quantization_aware_step_learns_the_global_batch_range(repo_roo
     low, high = one["ranges"]["AvgPool_1a_quant"]
     np.testing.assert_allclose(mirrored["ranges"]["AvgPool_1a_quant"], [low, high], rtol=0,
                                atol=2 * (high - low) / 255)
+
+
+@pytest.mark.slow
+def test_run_on_images_without_labels_exports_and_evaluates(tmp_path, shared_data):
+    """Issue 26: a QAT run distilled on a folder of images without labels (no val/) exports and
+    evaluates. The export verifies on the images' top-1 agreement with the Keras model (the
+    verification pipeline used to one-hot labels that do not exist: "None values not
+    supported", exit 1); --mode=eval scores top-1 agreement with the run's teacher."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    ants = sorted((shared_data / "hymenoptera" / "train" / "ants").glob("*.jpg"))[:12]
+    for i, f in enumerate(ants):
+        os.symlink(f, photos / f"{i:02d}.jpg")
+    weights = shared_data / "weights" / "mobilenet_2_5_128_tf.h5"
+    model_dir = str(tmp_path / "run")
+    training.train(training.TrainConfig(
+        dataset=f"folder:{photos}", mode="train", model_dir=model_dir, alpha=0.25,
+        image_size=32, batch_size=6, train_steps=1, epochs=1, quantize=True,
+        teacher=str(weights), teacher_alpha=0.25, teacher_image_size=128,
+        distillation_weight=1.0, learning_rate=1e-5, verbose=0))
+    result = export.export_model(model_dir, str(tmp_path / "q.tflite"),
+                                 export.ExportOptions(latency_runs=1, min_top1_agreement=0.5))
+    assert os.path.isfile(tmp_path / "q.tflite")
+    v = result.verification
+    assert v.num_images == 12 and v.keras_top1 is None and v.top1_agreement >= 0.5
+    evaluated = training.evaluate(model_dir, verbose=0)
+    assert evaluated["num_images"] == 12 and evaluated["labels"] is False
+    assert 0.0 <= evaluated["teacher_top1_agreement"] <= 1.0
+    with open(os.path.join(model_dir, "eval.json")) as f:
+        assert json.load(f)["teacher_top1_agreement"] == evaluated["teacher_top1_agreement"]

@@ -121,7 +121,10 @@ FLAG_VALUES = {
     "teacher_image_size": 192, "distillation_temperature": 2.5, "distillation_weight": 0.35,
 }
 # Quantization-aware training is float32 only (--mixed_precision=bfloat16 is refused with it).
-QAT_FLAG_VALUES = {**FLAG_VALUES, "mixed_precision": "none", "quantize": True, "quantize_delay": 17}
+QAT_FLAG_VALUES = {**FLAG_VALUES, "mixed_precision": "none", "quantize": True, "quantize_delay": 17,
+                   # issue 26: the calibrated start of the learned ranges
+                   "representative_dataset": "folder:/tmp/calibration",
+                   "num_calibration_images": 77}
 
 
 @pytest.mark.parametrize("flag_values", [FLAG_VALUES, QAT_FLAG_VALUES], ids=["float", "quantize"])

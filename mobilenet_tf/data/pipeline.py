@@ -135,10 +135,12 @@ def train_input(dataset, *, batch_size, image_size, epoch=0, skip_steps=0, seed=
     return _no_auto_shard(ds, tf.data.experimental.AutoShardPolicy.OFF)
 
 
-def eval_input(dataset, *, batch_size, image_size, cache=None, source=None):
+def eval_input(dataset, *, batch_size, image_size, cache=None, source=None, labels=True):
     """Validation batches ``(images, one_hot_labels)``, each example once, in order (files that
     cannot be decoded left out and named, as in :func:`train_input`). Under a multi-worker
-    strategy the examples are split between the workers (``AutoShardPolicy.DATA``)."""
+    strategy the examples are split between the workers (``AutoShardPolicy.DATA``).
+    ``labels=False``: batches of images alone (images without labels, e.g. the training images
+    of an unlabelled folder, whose class count may be unknown)."""
     source = _decoded_source(dataset, source if source is not None else dataset.validation_source,
                              cache, validation=True)
     if source is None:
@@ -146,8 +148,8 @@ def eval_input(dataset, *, batch_size, image_size, cache=None, source=None):
     num_classes = dataset.num_classes
 
     def prep(image, label, boxes):
-        return (preprocessing.preprocess_for_eval(image, image_size, image_size),
-                tf.one_hot(label, num_classes))
+        image = preprocessing.preprocess_for_eval(image, image_size, image_size)
+        return (image, tf.one_hot(label, num_classes)) if labels else image
 
     ds = source.map(prep, num_parallel_calls=_AUTOTUNE).batch(batch_size).prefetch(_AUTOTUNE)
     return _no_auto_shard(ds, tf.data.experimental.AutoShardPolicy.DATA)

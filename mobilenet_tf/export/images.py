@@ -86,22 +86,27 @@ def load_images(spec, image_size, count, *, split="train", data_dir=None):
         # Images without labels (a distillation run's data) calibrate; verification uses val/.
         dataset = data_lib.load_dataset(spec, data_dir=data_dir, image_size=size[0],
                                         allow_unlabelled=True)
-    source = dataset.train_source
+    source, read = dataset.train_source, split
     if split == "validation" and kind != "synthetic":
         if dataset.validation_source is not None:
             source = dataset.validation_source
         else:
             logger.info("%s has no validation data: verifying on its training images", spec)
+            read = "training images (no validation data)"
+    # Images without labels (a distillation run's training folder, whose class count may be
+    # unknown) are read as images alone: the verification is agreement with the Keras model.
+    unlabelled = kind == "synthetic" or (not dataset.labelled and source is dataset.train_source)
     xs, ys = [], []
-    for batch, one_hot in data_lib.eval_input(dataset, batch_size=BATCH_SIZE, image_size=size[0],
-                                              source=source):
+    for batch in data_lib.eval_input(dataset, batch_size=BATCH_SIZE, image_size=size[0],
+                                     source=source, labels=not unlabelled):
+        if not unlabelled:
+            batch, one_hot = batch
+            ys.extend(np.argmax(one_hot.numpy(), axis=1))
         xs.extend(imagenet.to_uint8(batch.numpy()))
-        ys.extend(np.argmax(one_hot.numpy(), axis=1))
         if len(xs) >= count:
             break
     if not xs:
         raise ExportError(f"{spec}: no images in its {split} data")
-    unlabelled = kind == "synthetic" or (not dataset.labelled and source is dataset.train_source)
     labels = None if unlabelled else np.asarray(ys[:count], np.int64)
     return LoadedImages(np.stack(xs[:count]), labels, dataset.class_names, dataset.num_classes,
-                        f"{spec}, {split}" if kind != "synthetic" else "synthetic random images")
+                        f"{spec}, {read}" if kind != "synthetic" else "synthetic random images")

@@ -17,6 +17,7 @@ import re
 
 from mobilenet_tf import data as data_lib
 from mobilenet_tf.errors import InputError, WorkError
+from mobilenet_tf.model.defaults import NUM_CALIBRATION_IMAGES
 from mobilenet_tf.utils import fileio
 
 __all__ = ["QUANTIZATIONS", "IO_TYPES", "DEFAULT_MIN_TOP1_AGREEMENT", "DEFAULT_NUM_CALIBRATION_IMAGES",
@@ -33,7 +34,7 @@ IO_TYPES = ("uint8", "int8", "float32")
 # defaults leave a few images of margin; small models are less sure of their top-1 and so flip
 # more often under quantization.
 DEFAULT_MIN_TOP1_AGREEMENT = {"none": 0.98, "float16": 0.96, "dynamic_range": 0.85, "int8": 0.8}
-DEFAULT_NUM_CALIBRATION_IMAGES = 300
+DEFAULT_NUM_CALIBRATION_IMAGES = NUM_CALIBRATION_IMAGES   # also QAT's calibrated start
 DEFAULT_MODEL_VERSION = "1"
 
 

@@ -18,9 +18,10 @@ computes what TFLite's int8 kernels do.
   quantization of its output: ``[0, 6]`` after ReLU6 and ``[-1, 1]`` for the input image (on the
   file's uint8 grid, :data:`INPUT_RANGE`; fixed, as the converter would calibrate them),
   otherwise (``AvgPool_1a``, ``Logits``) a range learned as an exponential moving average of the
-  batches' min and max (decay ``range_decay``, 0.999 as ``tf.contrib.quantize``; the first
-  training batch sets it). ``SpatialSqueeze`` keeps its input's
-  range and the softmax's int8 output range is fixed by TFLite (1/256), as the converter does.
+  batches' min and max (decay ``range_decay``, 0.999 as ``tf.contrib.quantize``), starting from
+  a calibration pass (``qat_ranges``) or, without one, from the first training batch.
+  ``SpatialSqueeze`` keeps its input's range and the softmax's int8 output range is fixed by
+  TFLite (1/256), as the converter does.
 
 Both are registered Keras serializables (``mobilenet_tf>QuantizedConv``,
 ``mobilenet_tf>ActivationQuantizer``), so a ``.keras`` file of a quantization-aware model loads
@@ -249,7 +250,9 @@ class ActivationQuantizer(keras.layers.Layer):
     Args:
       fixed_range: ``(min, max)`` of the quantized values; None: learned as an exponential
         moving average (decay ``range_decay``) of the training batches' min and max (each
-        widened to include 0), starting from the first batch's.
+        widened to include 0), starting from the calibrated range when
+        ``qat_ranges.calibrate_ranges`` set one (``train`` does, before the first step), else
+        from the first batch's.
       quantize_active: as :class:`QuantizedConv`.
     """
 
@@ -294,12 +297,16 @@ class ActivationQuantizer(keras.layers.Layer):
         self.range_seen.assign(1.0)
         return self.range_min, self.range_max
 
-    def call(self, inputs, training=None):
-        x = inputs
+    def activate(self, x):
+        """The layer's activation of `x` (the values it quantizes)."""
         if self.activation == "relu6":
-            x = ops.relu6(x)
-        elif self.activation == "relu":
-            x = ops.relu(x)
+            return ops.relu6(x)
+        if self.activation == "relu":
+            return ops.relu(x)
+        return x
+
+    def call(self, inputs, training=None):
+        x = self.activate(inputs)
         if self.fixed_range is not None:
             low, high = self.fixed_range
         elif training:

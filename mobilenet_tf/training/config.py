@@ -139,6 +139,16 @@ class TrainConfig:
     quantize_delay: int = setting(
         0, "Steps of float training before fake quantization starts (TF-slim's "
         "--quantize_delay; activation ranges are learned from the first step).", range=">= 0")
+    representative_dataset: str = setting(
+        None, "--quantize from --init_weights: the images whose activation ranges start the "
+        "learned ranges (before the first step, as export_tflite.py --representative_dataset "
+        "calibrates post-training int8; a dataset spec as --dataset). Default: the training "
+        "images.",
+        check=data_options.parse_dataset_spec)
+    num_calibration_images: int = setting(
+        model_defaults.NUM_CALIBRATION_IMAGES,
+        "--quantize: images of the calibration pass that starts the learned ranges "
+        "(export_tflite.py's --num_calibration_images default).", range=">= 1")
     # input
     min_crop_area: float = setting(
         data_options.DEFAULT_MIN_CROP_AREA,
@@ -306,6 +316,9 @@ RULES = (
     _needs("teacher_alpha", "teacher", "the teacher's weights", given=_is_set),
     _needs("teacher_image_size", "teacher", "the teacher's weights", given=_is_set),
     _needs("quantize_delay", "quantize", "quantization-aware training"),
+    # issue 26: the calibrated start of the learned ranges
+    _needs("representative_dataset", "quantize", "it calibrates quantization-aware training",
+           given=_is_set),
     Rule(("quantize", "mixed_precision"), _quantize_in_float32),
     _needs("freeze_base", "init_weights", "a frozen random base learns nothing"),
 )

@@ -11,6 +11,8 @@ import logging
 import os
 import warnings
 
+import numpy as np
+
 from mobilenet_tf import data as data_lib
 from mobilenet_tf.training import distribute
 from mobilenet_tf.training import checkpoints
@@ -25,7 +27,7 @@ from mobilenet_tf.utils import backend
 
 tf = backend.tensorflow(backend.TRAINING_RUN)
 
-__all__ = ["evaluate", "restore_run", "accuracies"]
+__all__ = ["evaluate", "restore_run", "accuracies", "top1_agreement"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +100,11 @@ def evaluate(model_dir, *, strategy=None, verbose=None, **overrides):
     run.folder_formats = tuple(run.folder_formats)
     data = inputs.load_data(run)
     classes = model.output_shape[-1]
+    if not data.labelled and data.validation_source is None:
+        # Images without labels (a distillation run's): how often the model agrees with its teacher.
+        if optimizer.use_ema:
+            optimizer.finalize_variable_values(model.trainable_variables)
+        return _teacher_agreement(model_dir, model, optimizer, path, run, data)
     if data.num_classes is None:    # issue 27: was "has None classes"
         raise data_lib.DatasetError(
             f"{run.dataset} has no labelled images to evaluate on (no class sub-folders, and no "
@@ -120,5 +127,48 @@ def evaluate(model_dir, *, strategy=None, verbose=None, **overrides):
               "ema": bool(optimizer.use_ema)}
     logger.info(f"Evaluation of {path} (step {step}) on {result['num_validation']} images: "
                 f"{accuracies(result)}" + (" (EMA weights)" if optimizer.use_ema else ""))
+    atomic_write_text(os.path.join(model_dir, EVAL_FILE), json.dumps(result, indent=1))
+    return result
+
+
+def top1_agreement(model, reference, batches):
+    """``(agreeing, count)``: the images of `batches` (float [-1, 1] image batches) on which
+    `model` and `reference` (both image -> scores) give the same top-1 class."""
+    agreeing = count = 0
+    for images in batches:
+        ours = np.argmax(np.asarray(model(images, training=False)), axis=1)
+        theirs = np.argmax(np.asarray(reference(images, training=False)), axis=1)
+        agreeing += int((ours == theirs).sum())
+        count += len(ours)
+    return agreeing, count
+
+
+def _teacher_agreement(model_dir, model, optimizer, path, run, data):
+    """The evaluation of a run on images without labels: top-1 agreement with its teacher on
+    the run's images (evaluation preprocessing), which needs no labels."""
+    from mobilenet_tf.training import distillation
+    if not run.teacher:
+        raise data_lib.DatasetError(f"{run.dataset} has no labels and no val/ folder, and the "
+                                    f"run in {model_dir} has no teacher to compare with: give "
+                                    "a labelled dataset to evaluate on")
+    teacher = distillation.load_teacher(run.teacher, alpha=run.teacher_alpha,
+                                        image_size=run.teacher_image_size)
+    classes = int(model.output_shape[-1])
+    if teacher.num_classes != classes:
+        raise data_lib.DatasetError(f"teacher {teacher.source} predicts {teacher.num_classes} "
+                                    f"classes, the model in {model_dir} {classes}")
+    view = distillation.logits_model(teacher.model, tuple(model.input_shape[1:3]))
+    batches = data_lib.eval_input(data, batch_size=run.batch_size, image_size=run.image_size,
+                                  cache=run.cache, source=data.train_source, labels=False)
+    with stop_on_bad_data(lambda: "evaluation stopped"):
+        agreeing, count = top1_agreement(model, view, batches)
+    step = int(optimizer.iterations.numpy())
+    result = {"step": step, "teacher_top1_agreement": agreeing / max(count, 1),
+              "num_images": count, "labels": False, "teacher": teacher.source,
+              "ema": bool(optimizer.use_ema)}
+    logger.info(f"Evaluation of {path} (step {step}) on {count} training images without labels: "
+                f"top-1 agreement with the teacher {teacher.source} {agreeing}/{count} "
+                f"({result['teacher_top1_agreement']:.4f})"
+                + (" (EMA weights)" if optimizer.use_ema else ""))
     atomic_write_text(os.path.join(model_dir, EVAL_FILE), json.dumps(result, indent=1))
     return result

@@ -5,7 +5,7 @@ import os
 
 from mobilenet_tf import data as data_lib
 
-__all__ = ["load_data", "train_input", "eval_input"]
+__all__ = ["load_data", "train_input", "eval_input", "calibration_batches"]
 
 
 def load_data(config):
@@ -37,3 +37,26 @@ def eval_input(config, data):
     """The validation input of `data` in batches of ``config.batch_size``."""
     return data_lib.eval_input(data, batch_size=config.batch_size, image_size=config.image_size,
                                cache=config.cache)
+
+
+def calibration_batches(config, data):
+    """The first ``config.num_calibration_images`` training images of
+    ``config.representative_dataset`` (default: of `data`, the run's dataset), with evaluation
+    preprocessing, as float [-1, 1] batches: the images post-training int8 of the same data
+    calibrates on (``export_tflite.py`` takes the first N of the training images the same way).
+    Labels are not read (images without labels calibrate too)."""
+    if config.representative_dataset:
+        data = data_lib.load_dataset(
+            config.representative_dataset, data_dir=config.data_dir,
+            image_size=config.image_size, validation_fraction=0.0,
+            formats=config.folder_formats, allow_unlabelled=True)
+    batches, count = [], 0
+    for batch in data_lib.eval_input(data, batch_size=config.batch_size,
+                                     image_size=config.image_size, source=data.train_source,
+                                     labels=False):
+        batch = batch.numpy()[:config.num_calibration_images - count]
+        batches.append(batch)
+        count += len(batch)
+        if count >= config.num_calibration_images:
+            break
+    return batches

@@ -48,6 +48,7 @@ import keras
 from mobilenet_tf import data as data_lib
 from mobilenet_tf.model import finite
 from mobilenet_tf.model import qat
+from mobilenet_tf.model import qat_ranges
 from mobilenet_tf.training import callbacks as callbacks_lib
 from mobilenet_tf.training import checkpoints
 from mobilenet_tf.training import distillation
@@ -66,6 +67,9 @@ from mobilenet_tf.utils import backend
 __all__ = ["train"]
 
 logger = logging.getLogger(__name__)
+
+# QAT: the calibration images TensorBoard's clipped fractions are measured on (each log step).
+TENSORBOARD_CLIP_IMAGES = 128
 
 
 def train(config, *, strategy=None, is_chief=None, stop=None):
@@ -145,6 +149,7 @@ class _Parts:
     restored: str                 # the checkpoint restored, or None
     start_step: int
     segments: list                # the epochs left: (epoch, steps, steps already done)
+    calibration: list = None      # QAT: the calibration images (batches), for TensorBoard
 
 
 def _train(config, strategy, is_chief, write_dir, stop):
@@ -281,8 +286,39 @@ def _build(config, plan, strategy, write_dir):
         manager = checkpoints.checkpoint_manager(checkpoint, write_dir, config.keep_checkpoints)
     restored = checkpoints.restore_latest(checkpoint, manager, config.model_dir)
     start_step = int(optimizer.iterations.numpy())
+    calibration = _calibrate(config, plan, model, fresh=not restored) if config.quantize else None
     return _Parts(model, runner, optimizer, checkpoint, manager, restored, start_step,
-                  _segments(start_step, plan.total_steps, plan.steps_per_epoch))
+                  _segments(start_step, plan.total_steps, plan.steps_per_epoch), calibration)
+
+
+def _calibrate(config, plan, model, fresh):
+    """QAT: the calibration images (the first ``TENSORBOARD_CLIP_IMAGES`` of them are returned,
+    for TensorBoard's clipped fractions); on a fresh run (not a resumed one) that starts from
+    trained weights (``init_weights``), every learned range is set from them before the first
+    step (``qat_ranges.calibrate_ranges``, the converter's rule for post-training int8). From
+    scratch the first batch sets them, as before: a random network's ranges say nothing, and
+    its moving batch-norm statistics are not yet those of any data."""
+    calibrate = fresh and bool(config.init_weights)
+    if not calibrate:     # only TensorBoard's images are needed
+        config = dataclasses.replace(config, num_calibration_images=min(
+            config.num_calibration_images, TENSORBOARD_CLIP_IMAGES))
+    with stop_on_bad_data(lambda: "calibration stopped"):
+        batches = inputs.calibration_batches(config, plan.data)
+    if calibrate:
+        ranges, count = qat_ranges.calibrate_ranges(model, batches)
+        source = config.representative_dataset or config.dataset
+        logger.info(f"Learned activation ranges calibrated on {count} images of {source} "
+                    "(min and max, as the converter calibrates post-training int8): "
+                    + ", ".join(f"{name} [{r[0]:.4g}, {r[1]:.4g}]" if r else
+                                f"{name} not set (all values 0: the first batch sets it)"
+                                for name, r in ranges.items()))
+    kept, count = [], 0
+    for batch in batches:
+        kept.append(batch[:TENSORBOARD_CLIP_IMAGES - count])
+        count += len(kept[-1])
+        if count >= TENSORBOARD_CLIP_IMAGES:
+            break
+    return kept
 
 
 def _segments(start_step, total_steps, steps_per_epoch):
@@ -311,7 +347,8 @@ def _callbacks(config, plan, parts, is_chief, write_dir, stop):
     if is_chief:
         tb_logger = TensorBoardLogger(os.path.join(write_dir, TENSORBOARD_SUBDIR),
                                       config.log_every_steps, parts.optimizer,
-                                      qat_model=parts.model if config.quantize else None)
+                                      qat_model=parts.model if config.quantize else None,
+                                      qat_images=parts.calibration)
         callbacks.append(tb_logger)
     return step_cb, tb_logger, callbacks
 

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from mobilenet_tf.model import qat
+from mobilenet_tf.model import qat_ranges
 from mobilenet_tf.utils import backend
 
 tf = backend.tensorflow(backend.TRAINING_RUN)
@@ -42,12 +43,16 @@ class TensorBoardLogger(keras.callbacks.Callback):
     ``train/``: every ``log_every_steps`` steps loss, top1, top5, learning_rate and
     images_per_second (``step/...``), and each epoch's means (``epoch/...``);
     ``validation/``: each epoch's validation loss, top1, top5. With ``qat_model`` also the
-    learned activation ranges of a quantization-aware model (``quantization/``).
+    learned activation ranges of a quantization-aware model (``quantization/<name>/min``,
+    ``.../max``) and, with ``qat_images`` (batches of the calibration images), the fraction of
+    those images' values each range clips now (``quantization/<name>/clipped``; 0 at the
+    calibrated start).
     """
 
-    def __init__(self, log_dir, log_every_steps, optimizer, qat_model=None):
+    def __init__(self, log_dir, log_every_steps, optimizer, qat_model=None, qat_images=None):
         super().__init__()
         self.qat_model = qat_model
+        self.qat_images = qat_images
         self.train_writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
         self.val_writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation"))
         self.every = log_every_steps
@@ -73,6 +78,10 @@ class TensorBoardLogger(keras.callbacks.Callback):
         for name, (low, high) in qat.activation_ranges(self.qat_model).items():
             write_scalar(f"quantization/{name}/min", low, step)
             write_scalar(f"quantization/{name}/max", high, step)
+        if self.qat_images:
+            for name, fraction in qat_ranges.clipped_fractions(self.qat_model,
+                                                               self.qat_images).items():
+                write_scalar(f"quantization/{name}/clipped", fraction, step)
 
     def on_epoch_end(self, epoch, logs=None):
         step = int(self.optimizer.iterations.numpy())
