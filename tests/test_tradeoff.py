@@ -153,6 +153,13 @@ def test_budget_choice_on_fixed_latencies(precision, budget, pick, next_up, unra
     assert choice.unranked == unranked
 
 
+def test_a_latency_equal_to_the_budget_is_within_it():
+    rows = _fixed_rows()
+    budget = rows["0.75/192"].latency_ms[("float32", 1)]       # 2.39 ms, exactly
+    choice = table_lib.choose(list(rows.values()), budget, "float32", 1)
+    assert choice.pick.config.label == "0.75/192"
+
+
 def test_budget_lines_name_the_pick_and_the_next_one_up_with_its_cost():
     rows = list(_fixed_rows().values())
     table = table_lib.TradeoffTable(rows, precisions=("float32", "int8"), threads=(1,),
