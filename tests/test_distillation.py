@@ -357,22 +357,24 @@ def test_logged_losses_are_the_global_batch_under_two_replicas():
 
 
 def test_evaluating_a_run_on_unlabelled_images_names_the_cause(monkeypatch, tmp_path):
-    """issue 27, group 14: --mode=eval of a run trained without labels (its dataset has no
-    classes) said "has None classes"; the line says the images have no labels. The restored
-    run and its data are stand-ins: only the check between them is under test."""
+    """issue 27, group 14: --mode=eval on images without labels said "has None classes". A run
+    with a teacher is scored by its agreement with it (issue 26, tests/test_qat.py); one without
+    a teacher is refused with a line that says the images have no labels. The restored run and
+    its data are stand-ins: only the check between them is under test."""
     import types
     from mobilenet_tf import data as data_lib
     from mobilenet_tf.training import evaluation
     from mobilenet_tf.training.config import TrainConfig
     run = TrainConfig(dataset=f"folder:{tmp_path}", model_dir=str(tmp_path))
     model = types.SimpleNamespace(output_shape=(None, 3))
-    monkeypatch.setattr(evaluation, "restore_run", lambda *a, **k: (model, None, "ckpt-1", run))
-    monkeypatch.setattr(evaluation.inputs, "load_data",
-                        lambda config: types.SimpleNamespace(num_classes=None))
+    optimizer = types.SimpleNamespace(use_ema=False)
+    monkeypatch.setattr(evaluation, "restore_run",
+                        lambda *a, **k: (model, optimizer, "ckpt-1", run))
+    monkeypatch.setattr(evaluation.inputs, "load_data", lambda config: types.SimpleNamespace(
+        num_classes=None, labelled=False, validation_source=None))
     with pytest.raises(data_lib.DatasetError, match=(
-            rf"^folder:{tmp_path} has no labelled images to evaluate on \(no class sub-folders, "
-            r"and no val/ folder of class sub-folders\): give a labelled --dataset of the run's "
-            r"3 classes$")):
+            rf"^folder:{tmp_path} has no labels and no val/ folder, and the run in {tmp_path} "
+            r"has no teacher to compare with: give a labelled dataset to evaluate on$")):
         evaluation.evaluate(str(tmp_path))
 
 

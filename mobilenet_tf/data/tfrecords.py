@@ -85,7 +85,18 @@ def find_shards(pattern, split=None):
         raise TFRecordError(f"tfrecord: no file matches {shown}; expected TF-slim / Model Garden "
                             "shards such as train-00000-of-01024 (python -m "
                             "mobilenet_tf.write_tfrecords makes them from an image folder)")
+    if shown != pattern:       # a folder: its split's shards must be one write's (issue 27)
+        counts = sorted({m.group(1) for m in (_SHARD_COUNT.match(os.path.basename(f))
+                                              for f in files) if m})
+        if len(counts) > 1:
+            raise TFRecordError(
+                f"tfrecord: folder {os.path.dirname(pattern)} holds the {split} shards of "
+                f"{len(counts)} writes ({', '.join('-of-' + c for c in counts)}): each example "
+                "would be read more than once; remove the shards of the older write")
     return files
+
+
+_SHARD_COUNT = re.compile(r"^[^/]+-\d{5}-of-(\d{5})$")
 
 
 def read_label_file(directory):

@@ -105,11 +105,6 @@ def evaluate(model_dir, *, strategy=None, verbose=None, **overrides):
         if optimizer.use_ema:
             optimizer.finalize_variable_values(model.trainable_variables)
         return _teacher_agreement(model_dir, model, optimizer, path, run, data)
-    if data.num_classes is None:    # issue 27: was "has None classes"
-        raise data_lib.DatasetError(
-            f"{run.dataset} has no labelled images to evaluate on (no class sub-folders, and no "
-            f"val/ folder of class sub-folders): give a labelled --dataset of the run's {classes} "
-            "classes")
     if data.num_classes != classes:
         raise data_lib.DatasetError(f"{run.dataset} has {data.num_classes} classes but the model "
                                     f"in {model_dir} has {classes}")
