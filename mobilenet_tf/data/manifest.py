@@ -156,16 +156,8 @@ def _build(path, formats, validation_fraction, seed, out_dir, workers=None):
             "class_names": found.class_names, "num_train": counts["train"],
             "num_validation": counts["validation"], "files": total,
             "skipped": [list(s) for s in skipped],
-            "sha256": {split: _file_sha256(os.path.join(out_dir, f"{split}.tsv"))
+            "sha256": {split: fileio.file_sha256(os.path.join(out_dir, f"{split}.tsv"))
                        for split in _SPLITS}}
-
-
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _lines_problem(tsv, split, found, count):
@@ -210,7 +202,7 @@ def manifest_problem(directory, info, path):
     sums = info.get("sha256")
     for split in _SPLITS:
         tsv = os.path.join(directory, f"{split}.tsv")
-        if sums is not None and _file_sha256(tsv) != sums.get(split):
+        if sums is not None and fileio.file_sha256(tsv) != sums.get(split):
             return f"{split}.tsv does not match its checksum in {MANIFEST_FILE}"
         count = info.get("num_train" if split == "train" else "num_validation")
         problem = _lines_problem(tsv, split, found, count)

@@ -94,19 +94,12 @@ def _write_manifest(folder, files):
     fileio.write_text(os.path.join(folder, MANIFEST), json.dumps(document, indent=1) + "\n")
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _unchanged(folder, name, entry, settings, versions):
     path = os.path.join(folder, name)
     return (entry is not None and entry.get("settings") == settings
             and entry.get("versions") == versions and os.path.isfile(path)
-            and os.path.getsize(path) == entry.get("bytes") and _sha256(path) == entry.get("sha256"))
+            and os.path.getsize(path) == entry.get("bytes")
+            and fileio.file_sha256(path) == entry.get("sha256"))
 
 
 def _calibration_images(spec, size, count, data_dir, cache):

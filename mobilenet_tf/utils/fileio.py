@@ -16,13 +16,15 @@ work, why a folder or file could not be written there.
 """
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
 import tempfile
 
 __all__ = ["atomic_path", "write_bytes", "write_text", "save_model", "write_all",
-           "remove_stale_temporaries", "folder_problem", "file_problem", "TEMP_PREFIX"]
+           "remove_stale_temporaries", "folder_problem", "file_problem", "file_sha256",
+           "TEMP_PREFIX"]
 
 TEMP_PREFIX = ".tmp-"
 _OLD_PREFIX = ".old-"
@@ -213,3 +215,12 @@ def file_problem(path):
     if not os.access(directory, os.W_OK | os.X_OK):
         return f"{path} cannot be written: this user cannot write to {directory}"
     return None
+
+
+def file_sha256(path):
+    """The SHA-256 of file `path` (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
